@@ -1,0 +1,135 @@
+"""Hardware profiles: one place that fixes the model and training settings for each kind of machine.
+
+A profile is chosen automatically from the hardware (no CUDA -> `cpu`; by GPU memory otherwise) and can be
+overridden with the environment variable `COURSE_PROFILE`."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+import torch
+
+OFFLINE_MODEL_ID = "offline/SmolLM2-135M-Instruct"
+PROFILE_ENV = "COURSE_PROFILE"
+
+
+@dataclass(frozen=True)
+class HardwareProfile:
+    """Model, quantization and training settings that fit one kind of hardware."""
+
+    name: str
+    description: str
+    model_id: str
+    min_memory_gb: float  # GPU memory (RAM for `cpu`) the profile needs
+    quantization: str  # "nf4" (QLoRA) or "none"
+    compute_dtype: torch.dtype
+    max_seq_length: int
+    batch_size: int
+    grad_accum: int
+    lora_r: int
+    lora_alpha: int
+    lora_dropout: float = 0.05
+    learning_rate: float = 2e-4
+    gradient_checkpointing: bool = True
+    optim: str = "paged_adamw_8bit"
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def effective_batch_size(self) -> int:
+        """Sequences per optimiser step on one device."""
+        return self.batch_size * self.grad_accum
+
+    @property
+    def is_offline_model(self) -> bool:
+        """True when the profile's model ships with the course (no hub needed)."""
+        return self.model_id == OFFLINE_MODEL_ID
+
+
+PROFILES: dict[str, HardwareProfile] = {
+    p.name: p
+    for p in (
+        HardwareProfile(
+            name="cpu",
+            description="Laptop or CI CPU, no GPU; the offline default (no internet needed)",
+            model_id=OFFLINE_MODEL_ID,
+            min_memory_gb=4,
+            quantization="nf4",
+            compute_dtype=torch.float32,
+            max_seq_length=256,
+            batch_size=8,
+            grad_accum=1,
+            lora_r=16,
+            lora_alpha=32,
+            learning_rate=5e-4,
+            gradient_checkpointing=False,
+            optim="adamw_torch",
+            notes=("bitsandbytes >= 0.50 runs NF4 on CPU", "fp32 compute: CPU bf16 matmuls are slow"),
+        ),
+        HardwareProfile(
+            name="t4",
+            description="Free Colab T4 (16 GB, no bf16): a 1.7B base model in QLoRA, fp16 compute",
+            model_id="HuggingFaceTB/SmolLM2-1.7B",
+            min_memory_gb=14,
+            quantization="nf4",
+            compute_dtype=torch.float16,
+            max_seq_length=1024,
+            batch_size=4,
+            grad_accum=4,
+            lora_r=16,
+            lora_alpha=32,
+            notes=("T4 (compute capability 7.5) has no bf16: fp16 compute",),
+        ),
+        HardwareProfile(
+            name="24gb",
+            description="24 GB consumer GPU (RTX 3090/4090): Mistral-7B-v0.1, the base of openchat_3.5",
+            model_id="mistralai/Mistral-7B-v0.1",
+            min_memory_gb=22,
+            quantization="nf4",
+            compute_dtype=torch.bfloat16,
+            max_seq_length=2048,
+            batch_size=2,
+            grad_accum=8,
+            lora_r=64,
+            lora_alpha=16,
+            learning_rate=1e-4,
+        ),
+        HardwareProfile(
+            name="a100",
+            description="A100/H100 (40-80 GB): Llama-2-13B, the paper's base model",
+            model_id="meta-llama/Llama-2-13b-hf",
+            min_memory_gb=38,
+            quantization="nf4",
+            compute_dtype=torch.bfloat16,
+            max_seq_length=4096,
+            batch_size=2,
+            grad_accum=16,
+            lora_r=64,
+            lora_alpha=16,
+            learning_rate=1e-4,
+        ),
+    )
+}
+
+
+def detect_profile_name() -> str:
+    """Pick a profile from the hardware: `cpu` without CUDA, otherwise by the first GPU's memory."""
+    if not torch.cuda.is_available():
+        return "cpu"
+    total_gb = torch.cuda.get_device_properties(0).total_memory / 2**30
+    fitting = [p for p in PROFILES.values() if p.name != "cpu" and p.min_memory_gb <= total_gb]
+    if not fitting:
+        return "cpu"
+    return max(fitting, key=lambda p: p.min_memory_gb).name
+
+
+def get_profile(name: str | None = None) -> HardwareProfile:
+    """The profile called `name`, else `$COURSE_PROFILE`, else the auto-detected one."""
+    chosen = name or os.environ.get(PROFILE_ENV) or detect_profile_name()
+    try:
+        return PROFILES[chosen]
+    except KeyError:
+        raise ValueError(
+            f"Unknown profile {chosen!r} (from {'argument' if name else PROFILE_ENV}); "
+            f"choose one of: {', '.join(PROFILES)}"
+        ) from None
