@@ -10,6 +10,7 @@ import sys
 # Modules that contribute sub-commands, in the order `crlft --help` lists them.
 COMMAND_MODULES: tuple[str, ...] = (
     "course_utils.doctor",
+    "course_utils.data_cli",
 )
 
 
