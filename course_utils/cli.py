@@ -11,6 +11,8 @@ import sys
 COMMAND_MODULES: tuple[str, ...] = (
     "course_utils.doctor",
     "course_utils.data_cli",
+    "course_utils.course_runner",
+    "course_utils.inference",
 )
 
 

@@ -1,0 +1,27 @@
+"""Shared fixtures: tiny random models for fast tests."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from transformers import LlamaConfig, LlamaForCausalLM
+
+
+@pytest.fixture
+def tiny_llama_config() -> LlamaConfig:
+    """A Llama config small enough to build in milliseconds, with real structure (GQA, tied embeddings)."""
+    return LlamaConfig(vocab_size=320, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                       num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=128,
+                       tie_word_embeddings=True)
+
+
+@pytest.fixture
+def tiny_llama_dir(tmp_path, tiny_llama_config) -> str:
+    """A tiny random Llama saved as safetensors in a temporary folder, with the offline model's tokenizer."""
+    from course_utils.models import load_tokenizer
+    from course_utils.profiles import OFFLINE_MODEL_ID
+
+    torch.manual_seed(0)
+    LlamaForCausalLM(tiny_llama_config).save_pretrained(tmp_path / "tiny", safe_serialization=True)
+    load_tokenizer(OFFLINE_MODEL_ID).save_pretrained(tmp_path / "tiny")
+    return str(tmp_path / "tiny")

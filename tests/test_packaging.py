@@ -1,0 +1,49 @@
+"""The package installs the way the README says, with one source of truth for versions."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_environment_yml_matches_pyproject():
+    """environment.yml is regenerated from pyproject.toml; a hand edit to either must not drift apart."""
+    result = subprocess.run([sys.executable, "scripts/sync_environment.py", "--check"], cwd=ROOT,
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout
+
+
+def test_every_pyproject_requirement_is_in_environment_yml():
+    """Each dependency and dev dependency of pyproject.toml appears in environment.yml."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    env = (ROOT / "environment.yml").read_text()
+    for requirement in project["dependencies"] + project["optional-dependencies"]["dev"]:
+        if not requirement.startswith("torch"):
+            assert f'"{requirement}"' in env, requirement
+
+
+def test_torch_range_admits_the_local_cpu_wheel():
+    """The torch range must admit 2.13.0 (the CPU wheel on disk); an unpinned torch drags GBs of CUDA wheels."""
+    from packaging.requirements import Requirement
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    torch_req = Requirement(next(r for r in project["dependencies"] if r.startswith("torch")))
+    assert torch_req.specifier.contains("2.13.0")
+    assert "torch==2.13.0" in (ROOT / "scripts" / "setup.sh").read_text()
+
+
+def test_python_m_course_utils_runs_the_cli():
+    """`python -m course_utils` is the same entry point as the `crlft` console script."""
+    result = subprocess.run([sys.executable, "-m", "course_utils", "--help"], capture_output=True, text=True)
+    assert result.returncode == 0
+    assert "doctor" in result.stdout
+
+
+def test_ci_runs_the_readme_test_command():
+    """.ci/run calls the test command that the README shows."""
+    assert "scripts/test.sh" in (ROOT / ".ci" / "run").read_text()
+    assert "bash scripts/test.sh" in (ROOT / "README.md").read_text()
