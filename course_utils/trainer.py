@@ -1,0 +1,201 @@
+"""`CRLFTTrainer`: TRL's `SFTTrainer` with OpenChat's C-RLFT loss.
+
+The loss of one optimiser step is the weighted per-token mean over the *whole global batch* (every gradient
+accumulation micro-batch, every process), exactly as OpenChat's reference code computes it:
+
+    L = sum_t w_t * CE_t / sum_t w_t
+
+It is built on Trainer's own machinery for the same problem with unweighted tokens: where Trainer counts the
+step's label tokens (``num_items_in_batch``, gathered across processes), we sum the step's loss weights; each
+micro-batch then returns ``sum(w * CE) / total_weight`` (times the number of processes, because DDP averages the
+gradients), so the accumulated gradient is the gradient of L. The same trainer runs every baseline: plain SFT is
+just ``weight 1`` everywhere.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from datasets import Dataset
+from trl import SFTConfig, SFTTrainer
+from trl.data_utils import pack_dataset
+from trl.trainer.sft_trainer import DataCollatorForLanguageModeling
+
+from course_utils.conditioning import DATA_CLASSES, prepare_tokenizer
+from course_utils.tokenization import DEFAULT_CLASS_WEIGHTS, TOKENIZED_COLUMNS, TokenizationReport, tokenize_dataset
+
+
+@dataclass
+class CRLFTConfig(SFTConfig):
+    """`SFTConfig` plus C-RLFT's class rewards and switches (conditioning on/off, weighting on/off)."""
+
+    class_weights: dict[str, float] = field(
+        default_factory=lambda: dict(DEFAULT_CLASS_WEIGHTS),
+        metadata={"help": "Per-class weight (coarse reward) of assistant tokens, e.g. expert 1.0, suboptimal 0.1."},
+    )
+    conditioned: bool = field(default=True, metadata={"help": "Write the class into the role prefixes."})
+    weighted: bool = field(default=True, metadata={"help": "Use class weights (False: every weight is 1)."})
+    normalize_by_length: bool = field(
+        default=False, metadata={"help": "Divide each assistant message's weight by its token count."}
+    )
+
+
+@dataclass
+class CRLFTDataCollator(DataCollatorForLanguageModeling):
+    """TRL's language-modeling collator that also carries ``loss_weights`` and ``token_classes``, aligned with the
+    labels in both padded and padding-free (flattened, ``position_ids`` per packed sample) modes."""
+
+    def torch_call(self, examples: list[dict[str, Any]]) -> dict[str, Any]:
+        """Collate like TRL, then pad/flatten the weights (0.0) and class ids (-1) the same way."""
+        output = super().torch_call(examples)
+        weights = [torch.tensor(e["loss_weights"], dtype=torch.float32) for e in examples]
+        classes = [torch.tensor(e["token_classes"], dtype=torch.long) for e in examples]
+        if self.padding_free:
+            weights, classes = [torch.cat(weights)], [torch.cat(classes)]
+        length = output["labels"].shape[1]
+        padded_w = torch.zeros(len(weights), length, dtype=torch.float32)
+        padded_c = torch.full((len(classes), length), -1, dtype=torch.long)
+        for row, (w, c) in enumerate(zip(weights, classes)):
+            padded_w[row, : len(w)] = w
+            padded_c[row, : len(c)] = c
+        ignored = output["labels"] == -100  # e.g. the first token of each packed sample
+        padded_w[ignored] = 0.0
+        padded_c[ignored] = -1
+        output["loss_weights"] = padded_w
+        output["token_classes"] = padded_c
+        return output
+
+
+class CRLFTTrainer(SFTTrainer):
+    """`SFTTrainer` whose loss is sum(w*CE)/sum(w) over each optimiser step (all micro-batches, all processes).
+
+    `train_dataset` is either a labeled dataset (``messages``, ``condition``, ``weight``), tokenised here with the
+    conditioned template, or an already tokenised one (columns :data:`TOKENIZED_COLUMNS`). Padding-free packing
+    (``packing=True, packing_strategy="bfd"`` or ``padding_free=True``) keeps the weights aligned. Per-class
+    (unweighted) token cross-entropy is logged as ``loss_expert`` / ``loss_suboptimal``."""
+
+    _tag_names = ["trl", "sft", "c-rlft"]
+    # Our loss is already normalised by the step's total weight: Trainer must not divide by the GA steps again.
+    loss_is_scaled_for_ga = True
+
+    def __init__(self, model, args: CRLFTConfig | None = None, train_dataset: Dataset | None = None,
+                 processing_class=None, data_collator=None, **kwargs):
+        if args is None:
+            args = CRLFTConfig("crlft-output")
+        if not isinstance(args, CRLFTConfig):
+            raise TypeError("CRLFTTrainer needs a CRLFTConfig")
+        if processing_class is None:
+            raise ValueError("CRLFTTrainer needs the tokenizer (processing_class)")
+        prepare_tokenizer(processing_class)
+        self.tokenization_report: TokenizationReport | None = None
+        self._class_ce = torch.zeros(len(DATA_CLASSES), dtype=torch.float64)
+        self._class_tokens = torch.zeros(len(DATA_CLASSES), dtype=torch.float64)
+        super().__init__(model, args=args, train_dataset=train_dataset, processing_class=processing_class,
+                         data_collator=data_collator, **kwargs)
+        if data_collator is None:
+            # SFTTrainer refuses a custom collator in padding-free mode, so ours replaces its default afterwards.
+            self.data_collator = CRLFTDataCollator(
+                pad_token_id=processing_class.pad_token_id,
+                padding_free=self.padding_free,
+                pad_to_multiple_of=args.pad_to_multiple_of,
+            )
+
+    # ---- data -----------------------------------------------------------------------------------------------
+    def _prepare_dataset(self, dataset, processing_class, args, packing, formatting_func, dataset_name):
+        """Tokenise labeled conversations with weights, truncate/pack keeping weights aligned, shuffle."""
+        columns = dataset.column_names
+        if "input_ids" not in columns:
+            if "messages" not in columns:
+                raise ValueError("CRLFTTrainer needs a labeled dataset (`messages`, `condition`) or a tokenised one")
+            dataset, report = tokenize_dataset(
+                dataset, processing_class, conditioned=args.conditioned, weighted=args.weighted,
+                class_weights=args.class_weights if args.weighted else None,
+                max_length=None if packing else args.max_length, normalize_by_length=args.normalize_by_length,
+            )
+            if dataset_name == "train":
+                self.tokenization_report = report
+        missing = [c for c in TOKENIZED_COLUMNS if c not in dataset.column_names]
+        if missing:
+            raise ValueError(f"tokenised dataset lacks columns {missing}")
+        dataset = dataset.select_columns(list(TOKENIZED_COLUMNS))
+        if args.max_length is not None and not packing:
+            limit = args.max_length
+            dataset = dataset.map(lambda e: {c: e[c][:limit] for c in TOKENIZED_COLUMNS})
+        if packing:
+            if args.max_length is None:
+                raise ValueError("When packing is enabled, `max_length` can't be `None`.")
+            if args.shuffle_dataset:
+                dataset = dataset.shuffle(seed=args.seed)
+            dataset = pack_dataset(dataset, args.max_length, args.packing_strategy, {})
+        if args.shuffle_dataset:
+            dataset = dataset.shuffle(seed=args.seed)
+        return dataset
+
+    def _set_signature_columns_if_needed(self):
+        """Keep the weight and class columns through `remove_unused_columns`."""
+        if self._signature_columns is None:
+            self._signature_columns = [*TOKENIZED_COLUMNS, "seq_lengths"]
+
+    # ---- loss -----------------------------------------------------------------------------------------------
+    def _get_num_items_in_batch(self, batch_samples: list, device: torch.device) -> torch.Tensor | None:
+        """Total loss weight of the optimiser step: every micro-batch here, summed over all processes.
+
+        Weights are counted over ``[..., 1:]`` (the first position of a row is never a prediction target)."""
+        if not batch_samples or "loss_weights" not in batch_samples[0]:
+            return None
+        total = sum(batch["loss_weights"][..., 1:].sum() for batch in batch_samples).to(device, torch.float32)
+        if self.args.average_tokens_across_devices and self.args.world_size > 1:
+            total = self.accelerator.gather(total.reshape(1)).sum()
+        return total
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        """sum(w*CE) over this micro-batch divided by the step's total weight (`num_items_in_batch`)."""
+        mode = "train" if self.model.training else "eval"
+        inputs = dict(inputs)
+        weights = inputs.pop("loss_weights")[:, 1:]
+        classes = inputs.pop("token_classes")[:, 1:]
+        inputs["use_cache"] = False
+        outputs = model(**inputs, fused_lm_head=True)
+        ce = -outputs.log_probs  # (batch, seq-1), zero where the label is -100
+        weights = weights.to(ce.device, ce.dtype)
+        weighted_sum = (weights * ce).sum()
+        if num_items_in_batch is None:  # evaluation, or a direct call: this batch alone
+            loss = weighted_sum / weights.sum().clamp(min=1e-12)
+        else:
+            loss = weighted_sum / torch.as_tensor(num_items_in_batch, device=ce.device).clamp(min=1e-12)
+            if self.args.average_tokens_across_devices and self.args.world_size > 1:
+                loss = loss * (self.accelerator.num_processes // self.get_tp_size())  # DDP averages gradients
+        with torch.no_grad():
+            ce_d = ce.detach().double()
+            classes = classes.to(ce.device)
+            for k in range(len(DATA_CLASSES)):
+                mask = classes == k
+                self._class_ce[k] += ce_d[mask].sum().cpu()
+                self._class_tokens[k] += mask.sum().cpu()
+            # TRL's own metrics (token accuracy, entropy, tokens seen), kept for comparable logs
+            num_valid = outputs.label_mask.sum()
+            if num_valid > 0:
+                self._metrics[mode]["mean_token_accuracy"].append((outputs.is_top1.sum() / num_valid).item())
+                self._metrics[mode]["entropy"].append((outputs.entropy.detach().sum() / num_valid).item())
+            if mode == "train":
+                key = "attention_mask" if "attention_mask" in inputs else "position_ids"
+                n = inputs[key].sum() if key == "attention_mask" else torch.tensor(inputs[key].size(1))
+                self._total_train_tokens += int(n)
+                self._metrics[mode]["num_tokens"] = [self._total_train_tokens]
+        return (loss, outputs) if return_outputs else loss
+
+    def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
+        """Add per-class token cross-entropy since the last log (gathered over processes) to the logs."""
+        if "loss" in logs or "eval_loss" in logs:
+            stats = torch.stack([self._class_ce, self._class_tokens]).to(self.args.device)
+            if self.args.world_size > 1:
+                stats = self.accelerator.reduce(stats, reduction="sum")
+            prefix = "eval_" if "eval_loss" in logs else ""
+            for k, name in enumerate(DATA_CLASSES):
+                if stats[1, k] > 0:
+                    logs[f"{prefix}loss_{name}"] = float(stats[0, k] / stats[1, k])
+            self._class_ce.zero_()
+            self._class_tokens.zero_()
+        super().log(logs, start_time)
