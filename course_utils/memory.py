@@ -126,3 +126,45 @@ def measured_weight_bytes(model: PreTrainedModel) -> int:
         if state.nested:
             total += sum(t.numel() * t.element_size() for t in (state.state2.absmax, state.state2.code))
     return total
+
+
+# Published architecture shapes of the profiles' hub models, so estimates need no download.
+_HUB_SHAPES: dict[str, dict[str, int | bool]] = {
+    "HuggingFaceTB/SmolLM2-1.7B": dict(vocab_size=49152, hidden_size=2048, intermediate_size=8192,
+                                       num_hidden_layers=24, num_attention_heads=32, num_key_value_heads=32,
+                                       tie_word_embeddings=True),
+    "mistralai/Mistral-7B-v0.1": dict(vocab_size=32000, hidden_size=4096, intermediate_size=14336,
+                                      num_hidden_layers=32, num_attention_heads=32, num_key_value_heads=8,
+                                      tie_word_embeddings=False),
+    "meta-llama/Llama-2-13b-hf": dict(vocab_size=32000, hidden_size=5120, intermediate_size=13824,
+                                      num_hidden_layers=40, num_attention_heads=40, num_key_value_heads=40,
+                                      tie_word_embeddings=False),
+}
+
+
+def model_config(model_id: str) -> PretrainedConfig:
+    """The architecture config of `model_id`: from the offline cache, or the published shape of a profile model."""
+    from transformers import AutoConfig, LlamaConfig
+
+    from course_utils.models import resolve_model_path
+    from course_utils.profiles import OFFLINE_MODEL_ID
+
+    if model_id == OFFLINE_MODEL_ID or model_id not in _HUB_SHAPES:
+        return AutoConfig.from_pretrained(resolve_model_path(model_id))
+    return LlamaConfig(**_HUB_SHAPES[model_id])
+
+
+def estimate_for_profile(profile) -> MemoryEstimate:  # profile: course_utils.profiles.HardwareProfile
+    """QLoRA training memory of a profile's model with the profile's own settings, on one device."""
+    return estimate_memory(model_config(profile.model_id), precision=profile.quantization if profile.quantization
+                           != "none" else "bf16", compute_dtype=profile.compute_dtype, lora_rank=profile.lora_r,
+                           seq_len=profile.max_seq_length, batch=profile.batch_size,
+                           gradient_checkpointing=profile.gradient_checkpointing, optimizer=profile.optim)
+
+
+def profiles_that_fit(memory_gib: float, headroom: float = 0.9) -> list[str]:
+    """Profiles whose estimated training memory fits in `memory_gib` of GPU memory (keeping 10 % headroom)."""
+    from course_utils.profiles import PROFILES
+
+    return [p.name for p in PROFILES.values()
+            if p.name != "cpu" and estimate_for_profile(p).total <= memory_gib * GiB * headroom]
