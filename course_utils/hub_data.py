@@ -1,0 +1,68 @@
+"""Loaders for OpenChat's published ShareGPT data, labeled the same way as the offline dataset.
+
+``openchat/openchat_sharegpt4_dataset`` and ``openchat/openchat_sharegpt_v3`` hold ShareGPT conversations
+(``{"id", "items"|"conversations": [{"from", "value"}], "model"}``); OpenChat treats ``model == "Model: GPT-4"``
+as expert and everything else as sub-optimal (``OPENCHAT_SHAREGPT_LABEL_CONFIG``). These files are large
+(hundreds of MB), so ``load_openchat_sharegpt`` takes a ``limit``. Nothing here runs without the hub except
+``load_sharegpt_file``, which reads a local file in the same schema (the tests use a handwritten sample).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Iterable
+
+from course_utils.labeling import OPENCHAT_SHAREGPT_LABEL_CONFIG, LabelConfig, label_by_source
+from course_utils.schema import OnError, read_records
+
+# name -> (hub repository, default data file)
+OPENCHAT_DATASETS: dict[str, tuple[str, str]] = {
+    "sharegpt4": ("openchat/openchat_sharegpt4_dataset", "sharegpt_gpt4.json"),
+    "sharegpt_v3": ("openchat/openchat_sharegpt_v3", "sharegpt_gpt4.json"),
+}
+
+
+def label_sharegpt(
+    records: Iterable[Any],
+    config: LabelConfig = OPENCHAT_SHAREGPT_LABEL_CONFIG,
+    on_error: OnError = "skip",
+    limit: int | None = None,
+):
+    """Validate and label ShareGPT records: ``(Dataset, ValidationReport)``; invalid ones are reported."""
+    if limit is not None:
+        records = [r for _, r in zip(range(limit), records)]
+    return label_by_source(records, config, on_error=on_error, return_report=True)
+
+
+def load_sharegpt_file(path: str | Path, config: LabelConfig = OPENCHAT_SHAREGPT_LABEL_CONFIG,
+                       on_error: OnError = "skip", limit: int | None = None):
+    """A local ShareGPT ``.json`` (list) or ``.jsonl`` file, labeled: ``(Dataset, ValidationReport)``."""
+    return label_sharegpt(read_records(path), config, on_error, limit)
+
+
+def load_openchat_sharegpt(
+    name: str = "sharegpt4",
+    data_files: str | None = None,
+    config: LabelConfig = OPENCHAT_SHAREGPT_LABEL_CONFIG,
+    on_error: OnError = "skip",
+    limit: int | None = 1000,
+    check_hub: bool = True,
+):
+    """Download (through ``datasets``) and label one of OpenChat's ShareGPT files.
+
+    ``name`` is a key of ``OPENCHAT_DATASETS`` or a repository id; ``data_files`` overrides the file.
+    Raises ``ConnectionError`` when the hub is unreachable (use the offline dataset instead)."""
+    import datasets
+
+    repo, default_file = OPENCHAT_DATASETS.get(name, (name, None))
+    if check_hub:
+        from course_utils.models import hub_reachable
+
+        if not hub_reachable():
+            raise ConnectionError(f"the Hugging Face hub is unreachable: cannot load {repo}; "
+                                  "use the offline dataset (course_utils.synth) instead")
+    kwargs = {"data_files": data_files or default_file} if (data_files or default_file) else {}
+    raw = datasets.load_dataset(repo, split="train", **kwargs)
+    if limit is not None:
+        raw = raw.select(range(min(limit, len(raw))))
+    return label_sharegpt(raw.to_list(), config, on_error)
