@@ -8,7 +8,7 @@ import pytest
 from course_utils.labeling import summarize
 from course_utils.schema import validate_file
 from course_utils.synth import FAMILIES, HABITS, SynthConfig, data_dir, generate, write_dataset
-from course_utils.verifiers import all_passed, record_passes
+from course_utils.verifiers import record_passes, verify
 
 DATA = data_dir()
 CASE_RULE = {"uppercase": "casing rule", "lowercase": "casing rule"}  # one habit: ignoring the requested case
@@ -58,10 +58,9 @@ def test_suboptimal_failures_are_systematic(dataset):
     failing_checks = {f: Counter() for f in FAMILIES}
     for r in train:
         if r["source"] == "gpt-3.5-turbo" and not record_passes(r):
-            from course_utils.verifiers import verify
             answer = [m for m in r["messages"] if m["role"] == "assistant"][-1]["content"]
             failed = tuple(CASE_RULE.get(c.name, c.name) for c in verify(r["constraints"], answer) if not c.passed)
-                failing_checks[r["family"]][failed] += 1
+            failing_checks[r["family"]][failed] += 1
     for family, counts in failing_checks.items():
         assert counts and len(counts) == 1, (family, counts)
     assert set(HABITS) == set(FAMILIES)
