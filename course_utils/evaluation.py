@@ -1,0 +1,277 @@
+"""Honest, code-checked evaluation on the held-out prompts (`data/eval.jsonl`).
+
+Each prompt carries machine-checkable constraints (IFEval style); `course_utils.verifiers.verify`
+checks an answer against them. From those checks this module reports
+- **prompt-level strict accuracy**: the share of prompts whose answer passes *every* constraint;
+- **instruction-level strict accuracy**: the share of all constraints (over all prompts) that pass;
+each with a bootstrap 95 % confidence interval (prompts resampled with replacement), overall and per
+task family. Several seeds are pooled per prompt (the mean pass rate of a prompt over the seeds)
+before bootstrapping, and the per-seed scores are kept so their spread can be shown too.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+DEFAULT_EVAL_PATH = Path(__file__).resolve().parent.parent / "data" / "eval.jsonl"
+
+
+# --------------------------------------------------------------------------------------------------
+# Data
+# --------------------------------------------------------------------------------------------------
+def load_eval_set(path: str | Path | None = None, limit: int | None = None) -> list[dict]:
+    """Held-out prompts (`id`, `family`, `messages`, `constraints`), in file order.
+
+    With `limit`, a family-balanced subset: families are taken in turn (round robin, file order
+    within a family) so that a reduced run still covers every family.
+    """
+    path = Path(path) if path else DEFAULT_EVAL_PATH
+    with open(path, encoding="utf-8") as fh:
+        records = [json.loads(line) for line in fh if line.strip()]
+    if limit is None or limit >= len(records):
+        return records
+    by_family: dict[str, list[dict]] = {}
+    for r in records:
+        by_family.setdefault(r.get("family", "all"), []).append(r)
+    queues = [list(v) for v in by_family.values()]
+    picked: list[dict] = []
+    while len(picked) < limit:
+        for q in queues:
+            if q and len(picked) < limit:
+                picked.append(q.pop(0))
+    order = {id(r): i for i, r in enumerate(records)}
+    return sorted(picked, key=lambda r: order[id(r)])
+
+
+# --------------------------------------------------------------------------------------------------
+# Scoring
+# --------------------------------------------------------------------------------------------------
+@dataclass
+class PromptScore:
+    """The verdict on one answer: did it pass every constraint, and how many it passed."""
+
+    id: str
+    family: str
+    passed: bool
+    n_instructions: int
+    n_passed: int
+    failed: list[str] = field(default_factory=list)
+
+
+def _default_verify():
+    from course_utils.verifiers import verify
+
+    return verify
+
+
+def score_responses(
+    records: Sequence[dict], responses: Sequence[str], verify: Callable | None = None
+) -> list[PromptScore]:
+    """Check each response against its prompt's constraints (strict: the answer as generated)."""
+    if len(records) != len(responses):
+        raise ValueError(f"{len(records)} prompts but {len(responses)} responses")
+    verify = verify or _default_verify()
+    scores = []
+    for rec, resp in zip(records, responses):
+        checks = verify(rec["constraints"], resp)
+        n_pass = sum(bool(c.passed) for c in checks)
+        scores.append(
+            PromptScore(
+                id=str(rec["id"]),
+                family=rec.get("family", "all"),
+                passed=bool(checks) and n_pass == len(checks),
+                n_instructions=len(checks),
+                n_passed=n_pass,
+                failed=[c.name for c in checks if not c.passed],
+            )
+        )
+    return scores
+
+
+# --------------------------------------------------------------------------------------------------
+# Bootstrap
+# --------------------------------------------------------------------------------------------------
+def bootstrap_ci(
+    values: Sequence[float],
+    n_boot: int = 2000,
+    confidence: float = 0.95,
+    seed: int = 0,
+    weights: Sequence[float] | None = None,
+) -> tuple[float, float]:
+    """Percentile bootstrap interval of the (weighted) mean of `values`, resampling items.
+
+    With `weights`, each resample's statistic is sum(w*v)/sum(w): the ratio estimator used for
+    instruction-level accuracy (v = share passed in a prompt, w = its number of instructions).
+    Returns (nan, nan) for no data.
+    """
+    v = np.asarray(values, dtype=float)
+    if v.size == 0:
+        return (float("nan"), float("nan"))
+    w = np.ones_like(v) if weights is None else np.asarray(weights, dtype=float)
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, v.size, size=(n_boot, v.size))
+    num = (v[idx] * w[idx]).sum(axis=1)
+    den = w[idx].sum(axis=1)
+    stats = np.divide(num, den, out=np.zeros_like(num), where=den > 0)
+    alpha = (1.0 - confidence) / 2
+    lo, hi = np.quantile(stats, [alpha, 1 - alpha])
+    return (float(lo), float(hi))
+
+
+@dataclass
+class Accuracy:
+    """An accuracy with its bootstrap interval (all in [0, 1]) and the number of prompts behind it."""
+
+    mean: float
+    low: float
+    high: float
+    n: int
+
+    def pct(self) -> str:
+        """`61.2 [55.0, 67.1]` in percent."""
+        return f"{100 * self.mean:.1f} [{100 * self.low:.1f}, {100 * self.high:.1f}]"
+
+
+def _pool(runs: Sequence[Sequence[PromptScore]]) -> list[dict]:
+    """One row per prompt: its family, mean prompt-pass over runs, mean instruction share, #instructions."""
+    rows: dict[str, dict] = {}
+    for run in runs:
+        for s in run:
+            r = rows.setdefault(s.id, {"family": s.family, "p": [], "i": [], "n": s.n_instructions})
+            r["p"].append(float(s.passed))
+            r["i"].append(s.n_passed / s.n_instructions if s.n_instructions else 0.0)
+    return [
+        {"id": k, "family": r["family"], "p": float(np.mean(r["p"])), "i": float(np.mean(r["i"])), "n": r["n"]}
+        for k, r in rows.items()
+    ]
+
+
+def _accuracies(rows: list[dict], n_boot: int, seed: int) -> dict[str, Accuracy]:
+    p = [r["p"] for r in rows]
+    i = [r["i"] for r in rows]
+    n = [r["n"] for r in rows]
+    prompt = Accuracy(float(np.mean(p)) if p else float("nan"), *bootstrap_ci(p, n_boot, seed=seed), len(p))
+    total = float(np.sum(n))
+    instr_mean = float(np.dot(i, n) / total) if total else float("nan")
+    instr = Accuracy(instr_mean, *bootstrap_ci(i, n_boot, seed=seed, weights=n), len(p))
+    return {"prompt": prompt, "instruction": instr}
+
+
+@dataclass
+class Summary:
+    """Prompt- and instruction-level strict accuracy with CIs, overall, per family and per seed."""
+
+    prompt: Accuracy
+    instruction: Accuracy
+    per_family: dict[str, dict[str, Accuracy]]
+    per_seed_prompt: list[float]
+    per_seed_instruction: list[float]
+
+    def to_dict(self) -> dict:
+        """Plain JSON-able form."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Summary":
+        """Inverse of `to_dict`."""
+        return cls(
+            prompt=Accuracy(**d["prompt"]),
+            instruction=Accuracy(**d["instruction"]),
+            per_family={f: {k: Accuracy(**a) for k, a in v.items()} for f, v in d["per_family"].items()},
+            per_seed_prompt=list(d["per_seed_prompt"]),
+            per_seed_instruction=list(d["per_seed_instruction"]),
+        )
+
+
+def summarize(
+    runs: Sequence[PromptScore] | Sequence[Sequence[PromptScore]], n_boot: int = 2000, seed: int = 0
+) -> Summary:
+    """Summarize one run (a list of `PromptScore`) or several seeds' runs (a list of such lists)."""
+    if runs and isinstance(runs[0], PromptScore):
+        runs = [runs]  # type: ignore[list-item]
+    runs = [list(r) for r in runs]  # type: ignore[union-attr]
+    rows = _pool(runs)
+    overall = _accuracies(rows, n_boot, seed)
+    families = sorted({r["family"] for r in rows})
+    per_family = {f: _accuracies([r for r in rows if r["family"] == f], n_boot, seed) for f in families}
+    per_seed_p = [float(np.mean([s.passed for s in run])) for run in runs if run]
+    per_seed_i = [
+        float(sum(s.n_passed for s in run) / max(1, sum(s.n_instructions for s in run))) for run in runs if run
+    ]
+    return Summary(overall["prompt"], overall["instruction"], per_family, per_seed_p, per_seed_i)
+
+
+# --------------------------------------------------------------------------------------------------
+# Model -> scores
+# --------------------------------------------------------------------------------------------------
+@dataclass
+class EvalRun:
+    """Answers of one model under one condition on a list of prompts, and their scores."""
+
+    condition: str | None
+    responses: list[str]
+    scores: list[PromptScore]
+    seconds: float
+    new_tokens: int
+
+    def to_dict(self) -> dict:
+        """Plain JSON-able form."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "EvalRun":
+        """Inverse of `to_dict`."""
+        d = dict(d)
+        d["scores"] = [PromptScore(**s) for s in d["scores"]]
+        return cls(**d)
+
+
+def evaluate_model(
+    model,
+    tokenizer,
+    records: Sequence[dict],
+    condition: str | None = "expert",
+    max_new_tokens: int = 64,
+    batch_size: int = 16,
+    progress: bool = False,
+    verify: Callable | None = None,
+) -> EvalRun:
+    """Generate greedily for every prompt under `condition` and score the answers."""
+    from course_utils.inference import GenerationStats, generate
+
+    stats = GenerationStats()
+    responses = generate(
+        model,
+        tokenizer,
+        [r["messages"] for r in records],
+        condition=condition,
+        max_new_tokens=max_new_tokens,
+        batch_size=batch_size,
+        progress=progress,
+        stats=stats,
+    )
+    scores = score_responses(records, responses, verify=verify)
+    return EvalRun(condition, responses, scores, stats.seconds, stats.new_tokens)
+
+
+# --------------------------------------------------------------------------------------------------
+# Tables
+# --------------------------------------------------------------------------------------------------
+def summary_table(summaries: dict[str, Summary], per_family: bool = True) -> str:
+    """A markdown table: one row per variant, prompt- and instruction-level accuracy with 95 % CIs,
+    then (optionally) prompt-level accuracy per family."""
+    if not summaries:
+        return ""
+    families = sorted({f for s in summaries.values() for f in s.per_family}) if per_family else []
+    head = ["variant", "prompt-level % [95% CI]", "instruction-level % [95% CI]", "n", "seeds"] + families
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for name, s in summaries.items():
+        cells = [name, s.prompt.pct(), s.instruction.pct(), str(s.prompt.n), str(len(s.per_seed_prompt))]
+        cells += [f"{100 * s.per_family[f]['prompt'].mean:.1f}" if f in s.per_family else "" for f in families]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)

@@ -1,0 +1,92 @@
+"""Evaluation: strict prompt-/instruction-level accuracy from the verifiers, bootstrap CIs, per-family
+breakdown, pooling of seeds, family-balanced subsets of the held-out prompts."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from course_utils import evaluation as ev
+
+RECORDS = [
+    {"id": "a", "family": "casing", "constraints": [{"type": "uppercase"}, {"type": "include_keywords", "keywords": ["sun"]}]},
+    {"id": "b", "family": "casing", "constraints": [{"type": "lowercase"}]},
+    {"id": "c", "family": "facts", "constraints": [{"type": "exact_answer", "answer": "Paris"}]},
+]
+
+
+def test_scores_follow_the_verifiers():
+    """Prompt passes only when every constraint passes; instruction counts are kept per prompt."""
+    scores = ev.score_responses(RECORDS, ["THE SUN IS HOT", "The moon", "Paris"])
+    assert [s.passed for s in scores] == [True, False, True]
+    assert [(s.n_passed, s.n_instructions) for s in scores] == [(2, 2), (0, 1), (1, 1)]
+    assert scores[1].failed == ["lowercase"]
+    half = ev.score_responses(RECORDS[:1], ["THE MOON"])[0]
+    assert not half.passed and half.n_passed == 1
+
+
+def test_response_count_must_match():
+    """A missing answer is an error, never a silent shift of answers against prompts."""
+    with pytest.raises(ValueError):
+        ev.score_responses(RECORDS, ["x"])
+
+
+def test_bootstrap_interval_brackets_mean_and_shrinks():
+    """The 95 % interval contains the mean, is reproducible by seed and narrows with more prompts."""
+    rng = np.random.default_rng(1)
+    small = rng.random(40) < 0.6
+    big = rng.random(400) < 0.6
+    lo, hi = ev.bootstrap_ci(small, seed=3)
+    assert lo <= small.mean() <= hi
+    assert (lo, hi) == ev.bootstrap_ci(small, seed=3)
+    lo2, hi2 = ev.bootstrap_ci(big, seed=3)
+    assert hi2 - lo2 < hi - lo
+    assert all(np.isnan(ev.bootstrap_ci([])))
+
+
+def test_instruction_level_is_weighted_by_instruction_count():
+    """Instruction-level accuracy counts instructions, not prompts (a 2-constraint prompt counts twice)."""
+    scores = ev.score_responses(RECORDS, ["THE MOON", "the moon", "Rome"])  # 1/2, 1/1, 0/1
+    s = ev.summarize(scores, n_boot=200)
+    assert s.prompt.mean == pytest.approx(1 / 3)
+    assert s.instruction.mean == pytest.approx(2 / 4)
+    assert s.instruction.low <= s.instruction.mean <= s.instruction.high
+    assert set(s.per_family) == {"casing", "facts"}
+    assert s.per_family["facts"]["prompt"].mean == 0.0 and s.per_family["casing"]["prompt"].n == 2
+
+
+def test_seeds_are_pooled_per_prompt():
+    """Several seeds average per prompt and keep each seed's own score."""
+    run1 = ev.score_responses(RECORDS, ["THE SUN", "the moon", "Paris"])  # 3/3
+    run2 = ev.score_responses(RECORDS, ["no", "No", "Paris"])  # 1/3
+    s = ev.summarize([run1, run2], n_boot=200)
+    assert s.prompt.mean == pytest.approx(2 / 3)
+    assert s.per_seed_prompt == pytest.approx([1.0, 1 / 3])
+    assert s.prompt.n == 3
+    again = ev.Summary.from_dict(json.loads(json.dumps(s.to_dict())))
+    assert again == s
+    table = ev.summary_table({"x": s})
+    assert "| x | 66.7 [" in table and "casing" in table
+
+
+def test_limited_eval_set_covers_every_family(tmp_path):
+    """A reduced run takes families in turn, so every family is represented."""
+    path = tmp_path / "eval.jsonl"
+    rows = [{"id": f"{f}{i}", "family": f, "messages": [], "constraints": []} for f in "abc" for i in range(5)]
+    path.write_text("\n".join(json.dumps(r) for r in rows))
+    subset = ev.load_eval_set(path, limit=6)
+    assert sorted(r["family"] for r in subset) == ["a", "a", "b", "b", "c", "c"]
+    assert len(ev.load_eval_set(path)) == 15
+
+
+def test_shipped_eval_set_is_checkable():
+    """Every shipped held-out prompt has constraints the verifiers know (so nothing scores by accident)."""
+    from course_utils.verifiers import VERIFIERS
+
+    records = ev.load_eval_set()
+    assert len(records) >= 200
+    for r in records:
+        assert r["constraints"] and all(c["type"] in VERIFIERS for c in r["constraints"])
+        assert r["messages"][-1]["role"] == "user"
