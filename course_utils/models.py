@@ -12,6 +12,8 @@ import json
 import os
 import shutil
 import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +27,8 @@ from transformers import (
     PreTrainedModel,
     PreTrainedTokenizerBase,
 )
+
+from transformers.utils import logging as hf_logging
 
 from course_utils.profiles import OFFLINE_MODEL_ID, HardwareProfile, get_profile
 
@@ -144,6 +148,19 @@ def quantization_config(precision: str, compute_dtype: torch.dtype, double_quant
     )
 
 
+@contextmanager
+def _quiet_progress(quiet: bool) -> Iterator[None]:
+    """Hide transformers' weight-loading progress bar while `quiet` (restoring the previous setting)."""
+    was_enabled = hf_logging.is_progress_bar_enabled()
+    if quiet:
+        hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if quiet and was_enabled:
+            hf_logging.enable_progress_bar()
+
+
 def load_tokenizer(model_id: str | None = None, *, trust_remote_code: bool = False) -> PreTrainedTokenizerBase:
     """The tokenizer of `model_id` (default: the current profile's model)."""
     path = resolve_model_path(model_id or get_profile().model_id)
@@ -180,7 +197,9 @@ def load_model_and_tokenizer(
             kwargs["device_map"] = device_map
         elif torch.cuda.is_available():
             kwargs["device_map"] = {"": 0}
-    model = AutoModelForCausalLM.from_pretrained(path, **kwargs)
+    offline = path == str(offline_model_dir())
+    with _quiet_progress(offline):  # the offline model loads in about a second: no progress bar needed
+        model = AutoModelForCausalLM.from_pretrained(path, **kwargs)
     tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
