@@ -13,6 +13,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "course_utils.data_cli",
     "course_utils.course_runner",
     "course_utils.inference",
+    "course_utils.experiment",
 )
 
 

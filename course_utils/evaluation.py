@@ -206,6 +206,29 @@ def summarize(
     return Summary(overall["prompt"], overall["instruction"], per_family, per_seed_p, per_seed_i)
 
 
+def paired_difference(
+    runs_a: Sequence[PromptScore] | Sequence[Sequence[PromptScore]],
+    runs_b: Sequence[PromptScore] | Sequence[Sequence[PromptScore]],
+    n_boot: int = 2000,
+    seed: int = 0,
+) -> Accuracy:
+    """Prompt-level accuracy of A minus B on the same prompts, with a paired bootstrap 95 % interval
+    (prompts resampled together, so the prompt-to-prompt variation common to both cancels out).
+    An interval that excludes 0 is a difference this evaluation can actually see."""
+
+    def rows(runs):
+        if runs and isinstance(runs[0], PromptScore):
+            runs = [runs]
+        return {r["id"]: r["p"] for r in _pool([list(x) for x in runs])}
+
+    a, b = rows(runs_a), rows(runs_b)
+    ids = sorted(set(a) & set(b))
+    if not ids:
+        raise ValueError("the two runs share no prompt")
+    d = np.array([a[i] - b[i] for i in ids])
+    return Accuracy(float(d.mean()), *bootstrap_ci(d, n_boot, seed=seed), len(ids))
+
+
 # --------------------------------------------------------------------------------------------------
 # Model -> scores
 # --------------------------------------------------------------------------------------------------

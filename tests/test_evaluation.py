@@ -90,3 +90,13 @@ def test_shipped_eval_set_is_checkable():
     for r in records:
         assert r["constraints"] and all(c["type"] in VERIFIERS for c in r["constraints"])
         assert r["messages"][-1]["role"] == "user"
+
+
+def test_paired_difference_uses_the_same_prompts():
+    """A-minus-B is computed prompt by prompt; identical runs give exactly 0 with a zero-width interval."""
+    good = ev.score_responses(RECORDS, ["THE SUN", "the moon", "Paris"])
+    bad = ev.score_responses(RECORDS, ["no", "No", "Paris"])
+    d = ev.paired_difference(good, bad, n_boot=200)
+    assert d.mean == pytest.approx(2 / 3) and d.n == 3 and d.low <= d.mean <= d.high
+    same = ev.paired_difference(good, good, n_boot=200)
+    assert (same.mean, same.low, same.high) == (0.0, 0.0, 0.0)

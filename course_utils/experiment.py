@@ -1,0 +1,455 @@
+"""The course's headline experiment (`crlft experiment`): the paper's ablation, measured on the offline
+data with code-checked scores.
+
+Variants (one training run each, same data, steps, learning rate and seed; evaluated greedily in NF4
+on the held-out prompts):
+
+| variant | trains | asks at inference |
+|---|---|---|
+| `base` | nothing (the base model, its own chat template) | - |
+| `sft-mix` | plain SFT on the whole mixture | neutral prefix |
+| `sft-expert` | plain SFT on the expert slice only | neutral prefix |
+| `crlft` | C-RLFT: class prefixes + class weights 1.0 / 0.1 | expert class |
+| `crlft-no-weight` | class prefixes, every weight 1 | expert class |
+| `crlft-no-condition` | neutral prefix, class weights | neutral prefix |
+| `crlft-suboptimal` | (the `crlft` model) | sub-optimal class |
+
+Resumable: every training run checkpoints and resumes; every finished evaluation is a JSON file that is
+reused. The work folder is keyed by the settings, so changing them never mixes results. Results
+(table with means and bootstrap 95 % CIs, per-family breakdown, paired differences, machine, time
+taken, the plot, sample answers) go to `results/` (`results_dir`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import hashlib
+import json
+import os
+import platform
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One row of the ablation: which training run it uses and which condition it asks for."""
+
+    name: str
+    method: str | None  # training method (course_utils.training.METHODS), None: the base model
+    condition: str | None  # class asked for at inference (None: the base model's own template)
+    description: str
+    paper: str = ""  # the paper's corresponding row (Table 2, average of three benchmarks; secondary)
+
+
+VARIANTS: dict[str, Variant] = {
+    v.name: v
+    for v in (
+        Variant("base", None, None, "base model, no fine-tuning", "-"),
+        Variant("sft-mix", "sft", "none", "SFT on the mixture", "-"),
+        Variant("sft-expert", "sft-expert", "none", "SFT on the expert slice only", "64.5"),
+        Variant("crlft", "crlft", "expert", "C-RLFT, expert condition", "77.3"),
+        Variant("crlft-no-weight", "crlft-no-weight", "expert", "C-RLFT without reward weighting", "74.0"),
+        Variant("crlft-no-condition", "crlft-no-condition", "none", "C-RLFT without class conditioning", "60.5"),
+        Variant("crlft-suboptimal", "crlft", "suboptimal", "C-RLFT asked for the sub-optimal class", "-"),
+    )
+}
+
+
+@dataclass
+class ExperimentConfig:
+    """Settings of one experiment; everything that changes its numbers is part of its fingerprint."""
+
+    variants: tuple[str, ...] = tuple(VARIANTS)
+    seeds: tuple[int, ...] = (0,)
+    max_steps: int = 200
+    learning_rate: float | None = None  # None: the profile's
+    profile: str = "cpu"
+    precision: str = "nf4"
+    eval_limit: int | None = None  # None: every held-out prompt; else a family-balanced subset
+    max_new_tokens: int = 40
+    batch_size: int = 16
+    train_path: str | None = None
+    eval_path: str | None = None
+    n_boot: int = 2000
+
+    def fingerprint(self) -> str:
+        """Short hash of the settings that affect the numbers (not the variant list)."""
+        d = asdict(self)
+        d.pop("variants")
+        d.pop("seeds")
+        d.pop("n_boot")
+        return hashlib.sha1(json.dumps(d, sort_keys=True).encode()).hexdigest()[:10]
+
+
+def machine_info() -> dict[str, Any]:
+    """Where a number was measured: CPU model, cores, RAM, GPU, library versions."""
+    cpu = platform.processor()
+    try:
+        with open("/proc/cpuinfo") as fh:
+            cpu = next((ln.split(":", 1)[1].strip() for ln in fh if ln.startswith("model name")), cpu)
+    except OSError:
+        pass
+    info: dict[str, Any] = {
+        "platform": platform.platform(), "cpu": cpu, "cpu_cores": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(), "python": platform.python_version(), "torch": torch.__version__,
+    }
+    try:
+        import psutil
+
+        info["ram_gb"] = round(psutil.virtual_memory().total / 2**30, 1)
+    except ImportError:
+        pass
+    for lib in ("transformers", "peft", "trl", "bitsandbytes"):
+        try:
+            info[lib] = __import__(lib).__version__
+        except ImportError:
+            pass
+    if torch.cuda.is_available():
+        p = torch.cuda.get_device_properties(0)
+        info["gpu"], info["gpu_memory_gb"] = p.name, round(p.total_memory / 2**30, 1)
+    return info
+
+
+#: Execution order: C-RLFT and its two headline comparisons first, so a partial run is already telling.
+RUN_ORDER = ("crlft", "crlft-suboptimal", "sft-mix", "sft-expert", "crlft-no-weight", "crlft-no-condition", "base")
+
+
+def _plan(config: ExperimentConfig) -> list[tuple[str, int | None, str]]:
+    """Ordered steps: ("train", seed, method) and ("eval", seed, variant), seed after seed (each seed
+    complete before the next starts); the base model is evaluated once, after the first seed."""
+    steps: list[tuple[str, int | None, str]] = []
+    ordered = [v for v in RUN_ORDER if v in config.variants]
+    for i, seed in enumerate(config.seeds):
+        done_methods: list[str] = []
+        for name in ordered:
+            if name == "base":
+                if i == 0:
+                    steps.append(("eval", None, "base"))
+                continue
+            v = VARIANTS[name]
+            if v.method is None:
+                continue
+            if v.method not in done_methods:
+                steps.append(("train", seed, v.method))
+                done_methods.append(v.method)
+            steps.append(("eval", seed, name))
+    return steps
+
+
+class Experiment:
+    """Runs (or resumes) the plan and summarises it. `work_dir` holds runs and evaluations."""
+
+    def __init__(self, config: ExperimentConfig, work_dir: str | Path | None = None, progress: bool = True):
+        from course_utils.paths import runs_dir
+
+        self.config = config
+        root = Path(work_dir) if work_dir else runs_dir() / "experiment"
+        self.dir = root / config.fingerprint()
+        self.progress = progress
+        self._records: list[dict] | None = None
+
+    # ---- paths ----
+    def run_dir(self, seed: int, method: str) -> Path:
+        return self.dir / f"seed{seed}" / method
+
+    def eval_path(self, seed: int | None, variant: str) -> Path:
+        return self.dir / ("base" if seed is None else f"seed{seed}") / f"eval-{variant}.json"
+
+    def records(self) -> list[dict]:
+        """The held-out prompts this experiment scores."""
+        from course_utils.evaluation import load_eval_set
+
+        if self._records is None:
+            self._records = load_eval_set(self.config.eval_path, limit=self.config.eval_limit)
+        return self._records
+
+    def _trained(self, seed: int, method: str) -> bool:
+        info = self.run_dir(seed, method) / "crlft_run.json"
+        if not info.exists():
+            return False
+        run = json.loads(info.read_text())
+        return run.get("global_step") == self.config.max_steps and (
+            self.run_dir(seed, method) / "adapter_model.safetensors"
+        ).exists()
+
+    # ---- steps ----
+    def train(self, seed: int, method: str) -> dict:
+        """Train (or resume) one run; returns its timing record."""
+        from course_utils.training import load_train_dataset, run_training
+
+        out = self.run_dir(seed, method)
+        if self._trained(seed, method):
+            return json.loads((out / "crlft_run.json").read_text())
+        dataset = load_train_dataset(self.config.train_path)
+        result = run_training(
+            method, dataset=dataset, output_dir=out, profile=self.config.profile, max_steps=self.config.max_steps,
+            learning_rate=self.config.learning_rate, seed=seed, resume=True, precision=self.config.precision,
+            disable_tqdm=not self.progress,
+        )
+        gc.collect()
+        return {"runtime_s": result.runtime_s, "global_step": result.global_step, "train_loss": result.train_loss}
+
+    def evaluate(self, seed: int | None, variant: str):
+        """Evaluate one variant (reusing a finished evaluation); returns its `EvalRun`."""
+        from course_utils.evaluation import EvalRun, evaluate_model
+        from course_utils.inference import load_for_inference
+
+        path = self.eval_path(seed, variant)
+        if path.exists():
+            return EvalRun.from_dict(json.loads(path.read_text()))
+        v = VARIANTS[variant]
+        adapter = None if v.method is None else self.run_dir(seed, v.method)
+        model_id = None
+        if adapter is None:
+            from course_utils.profiles import get_profile
+
+            model_id = get_profile(self.config.profile).model_id
+        model, tok = load_for_inference(adapter, model_id=model_id, precision=self.config.precision)
+        run = evaluate_model(
+            model, tok, self.records(), condition=v.condition, max_new_tokens=self.config.max_new_tokens,
+            batch_size=self.config.batch_size, progress=self.progress,
+        )
+        del model
+        gc.collect()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(run.to_dict()))
+        os.replace(tmp, path)
+        return run
+
+    def run(self) -> dict:
+        """Execute every missing step of the plan, then return `summary()`."""
+        self.dir.mkdir(parents=True, exist_ok=True)
+        (self.dir / "config.json").write_text(json.dumps(asdict(self.config), indent=2))
+        timings_path = self.dir / "timings.json"
+        timings = json.loads(timings_path.read_text()) if timings_path.exists() else {}
+        plan = _plan(self.config)
+        bar = None
+        if self.progress:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(plan, desc="experiment", unit="step")
+        for kind, seed, name in plan:
+            key = f"{kind}:{seed}:{name}"
+            if bar is not None:
+                bar.set_postfix_str(key)
+            start = time.perf_counter()
+            already = key in timings
+            if kind == "train":
+                self.train(seed, name)
+            else:
+                self.evaluate(seed, name)
+            if not already:
+                timings[key] = round(time.perf_counter() - start, 1)
+                timings_path.write_text(json.dumps(timings, indent=2))
+            if bar is not None:
+                bar.update(1)
+        if bar is not None:
+            bar.close()
+        return self.summary()
+
+    # ---- results ----
+    def runs(self, variant: str) -> list:
+        """The finished evaluations of a variant (one per seed; the base has one)."""
+        from course_utils.evaluation import EvalRun
+
+        seeds: list[int | None] = [None] if VARIANTS[variant].method is None else list(self.config.seeds)
+        out = []
+        for s in seeds:
+            p = self.eval_path(s, variant)
+            if p.exists():
+                out.append(EvalRun.from_dict(json.loads(p.read_text())))
+        return out
+
+    def summary(self) -> dict:
+        """Summaries per variant, paired differences against C-RLFT, timings and settings (JSON-able)."""
+        from course_utils.evaluation import paired_difference, summarize
+
+        summaries, scores = {}, {}
+        for name in self.config.variants:
+            runs = self.runs(name)
+            if runs:
+                scores[name] = [r.scores for r in runs]
+                summaries[name] = summarize(scores[name], n_boot=self.config.n_boot).to_dict()
+        diffs = {}
+        if "crlft" in scores:
+            for name in scores:
+                if name != "crlft":
+                    d = paired_difference(scores["crlft"], scores[name], n_boot=self.config.n_boot)
+                    diffs[f"crlft - {name}"] = asdict(d)
+        timings_path = self.dir / "timings.json"
+        timings = json.loads(timings_path.read_text()) if timings_path.exists() else {}
+        return {
+            "config": asdict(self.config), "fingerprint": self.config.fingerprint(),
+            "n_prompts": len(self.records()), "summaries": summaries, "paired_differences": diffs,
+            "timings_s": timings, "total_s": round(sum(timings.values()), 1),
+        }
+
+    def samples(self, per_family: int = 1) -> list[dict]:
+        """A few prompts per family with every variant's answer (first seed) and whether it passed."""
+        picked, seen = [], {}
+        for r in self.records():
+            if seen.get(r["family"], 0) < per_family:
+                seen[r["family"]] = seen.get(r["family"], 0) + 1
+                picked.append(r)
+        out = []
+        first = {name: (self.runs(name) or [None])[0] for name in self.config.variants}
+        index = {r["id"]: i for i, r in enumerate(self.records())}
+        for r in picked:
+            row = {"id": r["id"], "family": r["family"], "prompt": r["messages"][-1]["content"], "answers": {}}
+            for name, run in first.items():
+                if run is not None:
+                    i = index[r["id"]]
+                    row["answers"][name] = {"text": run.responses[i], "passed": run.scores[i].passed}
+            out.append(row)
+        return out
+
+
+# --------------------------------------------------------------------------------------------------
+# Writing results
+# --------------------------------------------------------------------------------------------------
+def results_markdown(result: dict) -> str:
+    """The results as markdown: settings, main table beside the paper, per family, paired differences."""
+    from course_utils.evaluation import Summary, summary_table
+
+    cfg = result["config"]
+    summaries = {k: Summary.from_dict(v) for k, v in result["summaries"].items()}
+    lines = [
+        "# Headline experiment: the C-RLFT ablation on the offline data",
+        "",
+        f"Produced by `crlft experiment` ({result.get('command', '')}). Started {result.get('started', '?')}, "
+        f"finished {result.get('finished', '?')}; wall time {result.get('wall_s', 0) / 60:.1f} min "
+        f"(sum of steps {result['total_s'] / 60:.1f} min).",
+        "",
+        f"Machine: {result.get('machine', {}).get('cpu', '?')}, {result.get('machine', {}).get('cpu_cores', '?')} "
+        f"cores, {result.get('machine', {}).get('ram_gb', '?')} GiB RAM, "
+        f"{result.get('machine', {}).get('gpu', 'no GPU')}; torch {result.get('machine', {}).get('torch', '?')}.",
+        "",
+        f"Settings: profile `{cfg['profile']}` (QLoRA, {cfg['precision']} base), {cfg['max_steps']} steps, "
+        f"learning rate {cfg['learning_rate'] or 'profile default'}, seeds {list(cfg['seeds'])}, "
+        f"{result['n_prompts']} held-out prompts, greedy decoding, at most {cfg['max_new_tokens']} new tokens.",
+        "",
+        "## Strict accuracy (bootstrap 95 % CI over prompts; seeds pooled per prompt)",
+        "",
+        summary_table(summaries, per_family=False),
+        "",
+        "## Beside the paper (Table 2 of the OpenChat paper, openchat-13b, average of three benchmarks; secondary)",
+        "",
+        "| variant | what it is | ours: prompt-level % | paper |",
+        "|---|---|---|---|",
+    ]
+    for name, s in summaries.items():
+        v = VARIANTS[name]
+        lines.append(f"| {name} | {v.description} | {100 * s.prompt.mean:.1f} | {v.paper} |")
+    lines += ["", "## Prompt-level accuracy per task family (%)", "", summary_table(summaries), ""]
+    if result["paired_differences"]:
+        lines += ["## C-RLFT minus each variant, same prompts (paired bootstrap 95 % CI, points)", "",
+                  "| comparison | difference | 95 % CI |", "|---|---|---|"]
+        for k, d in result["paired_differences"].items():
+            lines.append(f"| {k} | {100 * d['mean']:+.1f} | [{100 * d['low']:+.1f}, {100 * d['high']:+.1f}] |")
+        lines.append("")
+    if len(cfg["seeds"]) == 1:
+        lines += ["One seed only (time allowed one): the intervals cover prompt sampling, not seed-to-seed "
+                  "variation of training.", ""]
+    return "\n".join(lines)
+
+
+def write_results(exp: Experiment, result: dict, results_dir: str | Path) -> dict[str, Path]:
+    """Write experiment.json, experiment.md, experiment.png and samples.json into `results_dir`."""
+    from course_utils.evaluation import Summary
+    from course_utils.plots import plot_ablation
+
+    out = Path(results_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {"json": out / "experiment.json", "md": out / "experiment.md", "png": out / "experiment.png",
+             "samples": out / "samples.json"}
+    paths["json"].write_text(json.dumps(result, indent=2) + "\n")
+    paths["md"].write_text(results_markdown(result) + "\n")
+    paths["samples"].write_text(json.dumps(exp.samples(), indent=2, ensure_ascii=False) + "\n")
+    summaries = {k: Summary.from_dict(v) for k, v in result["summaries"].items()}
+    fig = plot_ablation(summaries, title=f"{result['n_prompts']} held-out prompts, seeds {list(result['config']['seeds'])}")
+    fig.savefig(paths["png"], dpi=110, bbox_inches="tight")
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+    return paths
+
+
+def run_experiment(
+    config: ExperimentConfig | None = None, work_dir: str | Path | None = None,
+    results_dir: str | Path | None = None, progress: bool = True, command: str = "",
+) -> dict:
+    """Run (or resume) the experiment and, with `results_dir`, write its results there. Returns the result dict."""
+    config = config or ExperimentConfig()
+    exp = Experiment(config, work_dir, progress)
+    started = time.strftime("%Y-%m-%d %H:%M:%S %Z")
+    t0 = time.perf_counter()
+    result = exp.run()
+    result.update(started=started, finished=time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+                  wall_s=round(time.perf_counter() - t0, 1), machine=machine_info(), command=command)
+    meta = exp.dir / "wall.json"
+    # a resumed run keeps the first start and adds up the wall time of every invocation
+    if meta.exists():
+        prev = json.loads(meta.read_text())
+        if prev.get("finished") != result["finished"]:
+            result["started"] = prev.get("started", started)
+            result["wall_s"] = round(prev.get("wall_s_sum", 0) + result["wall_s"], 1)
+    meta.write_text(json.dumps({"started": result["started"], "wall_s_sum": result["wall_s"],
+                                "finished": result["finished"]}))
+    if results_dir is not None:
+        write_results(exp, result, results_dir)
+    return result
+
+
+# --------------------------------------------------------------------------------------------------
+# `crlft experiment`
+# --------------------------------------------------------------------------------------------------
+def add_parser(subparsers) -> None:
+    """Register `crlft experiment`."""
+    p = subparsers.add_parser(
+        "experiment", help="the headline ablation: base, SFT, expert-only SFT, C-RLFT and its ablations",
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated subset of: " + ", ".join(VARIANTS))
+    p.add_argument("--seeds", default="0", help="comma-separated seeds, e.g. 0,1,2")
+    p.add_argument("--max-steps", type=int, default=ExperimentConfig.max_steps)
+    p.add_argument("--learning-rate", type=float, default=None)
+    p.add_argument("--profile", default="cpu")
+    p.add_argument("--eval-limit", type=int, default=None, help="family-balanced subset of the held-out prompts")
+    p.add_argument("--max-new-tokens", type=int, default=ExperimentConfig.max_new_tokens)
+    p.add_argument("--batch-size", type=int, default=ExperimentConfig.batch_size)
+    p.add_argument("--work-dir", default=None, help="runs and evaluations (default runs/experiment)")
+    p.add_argument("--results-dir", default=None, help="where to write the results (default results/)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="torch CPU threads; use 1 on a CPU shared with other jobs (oversubscribed OpenMP threads "
+                        "spin and can run 10x slower)")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=_cli)
+
+
+def _cli(args: argparse.Namespace) -> int:
+    import sys
+
+    from course_utils.paths import results_dir
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    variants = tuple(v.strip() for v in args.variants.split(",") if v.strip())
+    unknown = [v for v in variants if v not in VARIANTS]
+    if unknown:
+        raise SystemExit(f"unknown variant(s) {unknown}; choose from {list(VARIANTS)}")
+    config = ExperimentConfig(
+        variants=variants, seeds=tuple(int(s) for s in args.seeds.split(",")), max_steps=args.max_steps,
+        learning_rate=args.learning_rate, profile=args.profile, eval_limit=args.eval_limit,
+        max_new_tokens=args.max_new_tokens, batch_size=args.batch_size,
+    )
+    command = "crlft " + " ".join(sys.argv[1:]) if sys.argv and "experiment" in sys.argv else "crlft experiment"
+    result = run_experiment(config, args.work_dir, args.results_dir or results_dir(), not args.no_progress, command)
+    print(results_markdown(result))
+    return 0
