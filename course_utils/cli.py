@@ -14,6 +14,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "course_utils.course_runner",
     "course_utils.inference",
     "course_utils.experiment",
+    "course_utils.training",
 )
 
 

@@ -14,6 +14,7 @@ just ``weight 1`` everywhere.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -94,6 +95,7 @@ class CRLFTTrainer(SFTTrainer):
         self._class_tokens = torch.zeros(len(DATA_CLASSES), dtype=torch.float64)
         super().__init__(model, args=args, train_dataset=train_dataset, processing_class=processing_class,
                          data_collator=data_collator, **kwargs)
+        _expose_lm_head_bias(self.model)
         if data_collator is None:
             # SFTTrainer refuses a custom collator in padding-free mode, so ours replaces its default afterwards.
             self.data_collator = CRLFTDataCollator(
@@ -186,6 +188,19 @@ class CRLFTTrainer(SFTTrainer):
                 self._metrics[mode]["num_tokens"] = [self._total_train_tokens]
         return (loss, outputs) if return_outputs else loss
 
+    def _save(self, output_dir: str | None = None, state_dict: dict | None = None) -> None:
+        """Save like Trainer, but a PEFT adapter without the full embedding matrix: the added end-of-turn rows
+        travel in the adapter file as trainable tokens, the rest of the embedding is the base model's."""
+        model = self.accelerator.unwrap_model(self.model)
+        if not hasattr(model, "peft_config"):
+            return super()._save(output_dir, state_dict)
+        original = model.save_pretrained
+        model.save_pretrained = functools.partial(original, save_embedding_layers=False)
+        try:
+            super()._save(output_dir, state_dict)
+        finally:
+            del model.save_pretrained
+
     def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
         """Add per-class token cross-entropy since the last log (gathered over processes) to the logs."""
         if "loss" in logs or "eval_loss" in logs:
@@ -199,3 +214,19 @@ class CRLFTTrainer(SFTTrainer):
             self._class_ce.zero_()
             self._class_tokens.zero_()
         super().log(logs, start_time)
+
+
+def _expose_lm_head_bias(model) -> None:
+    """With trainable end-of-turn rows on a tied LM head, PEFT wraps the head in a `TrainableTokensWrapper` that
+    exposes the merged `weight` (trained rows included) but no `bias`, which TRL's fused LM head reads. Give the
+    wrapper its base layer's `bias` (None for Llama/Mistral heads)."""
+    get_out = getattr(model, "get_output_embeddings", None)
+    head = get_out() if get_out is not None else None
+    if head is None or type(head).__name__ != "TrainableTokensWrapper":
+        return
+    try:
+        head.bias
+    except AttributeError:
+        original_bias = getattr(head.original_module, "bias", None)
+        if original_bias is None:
+            object.__setattr__(head, "bias", None)

@@ -1,0 +1,354 @@
+"""C-RLFT training runs (QLoRA by default) and the ``crlft train`` command.
+
+One function, :func:`run_training`, runs C-RLFT or any of its ablation baselines (:data:`METHODS`) with the same
+trainer, data and budget; the variants differ only in conditioning (class prefix vs neutral ``User:``) and
+weighting (class weights vs 1). It loads the profile's base model (NF4 + double quantization on every profile,
+LoRA on all linear layers), installs the end-of-turn token (new embedding rows = mean of the old ones, trained
+and saved with the adapter) and the conditioned template, checkpoints regularly and can resume.
+
+Output directory layout::
+
+    D/adapter_model.safetensors, adapter_config.json   LoRA adapter (+ the end-of-turn token's embedding rows)
+    D/tokenizer.json, tokenizer_config.json, chat_template.jinja   tokenizer with the conditioned template
+    D/training_log.jsonl                                one JSON object per logged step (loss, loss_expert, ...)
+    D/crlft_run.json                                    method, profile, model, settings, data report, results
+    D/checkpoint-N/                                     resumable checkpoints (the last `save_total_limit`)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import torch
+from datasets import Dataset
+from transformers import PreTrainedModel, PreTrainedTokenizerBase, TrainerCallback
+from transformers.trainer_utils import get_last_checkpoint
+
+from course_utils.conditioning import (CONDITIONS, EOT_TOKEN, prepare_tokenizer, resize_embeddings_mean,
+                                       set_eot_as_stop)
+from course_utils.tokenization import DEFAULT_CLASS_WEIGHTS
+from course_utils.trainer import CRLFTConfig, CRLFTTrainer
+
+logger = logging.getLogger(__name__)
+
+RUN_FILE = "crlft_run.json"
+LOG_FILE = "training_log.jsonl"
+CONFIG_DIR = Path(__file__).resolve().parent / "configs"
+
+
+@dataclass(frozen=True)
+class Method:
+    """A training variant: which data, whether the class is in the prompt, whether tokens are class-weighted."""
+
+    name: str
+    conditioned: bool
+    weighted: bool
+    expert_only: bool
+    description: str
+
+
+#: The methods of the course's ablation (names used by the CLI and the experiment helper).
+METHODS: dict[str, Method] = {
+    m.name: m
+    for m in (
+        Method("crlft", True, True, False, "C-RLFT: class-conditioned prefixes + class weights (1.0 / 0.1)"),
+        Method("sft", False, False, False, "plain SFT on the whole mixture: neutral prefix, weight 1"),
+        Method("sft-expert", False, False, True, "SFT on the expert slice only: neutral prefix, weight 1"),
+        Method("crlft-no-weight", True, False, False, "conditioned SFT: class prefixes, weight 1"),
+        Method("crlft-no-condition", False, True, False, "weighted SFT: neutral prefix, class weights"),
+    )
+}
+
+
+@dataclass
+class TrainResult:
+    """What a run left behind and how it went."""
+
+    method: str
+    output_dir: str
+    global_step: int
+    train_loss: float | None
+    runtime_s: float
+    train_tokens_per_s: float | None
+    log_history: list[dict[str, Any]] = field(default_factory=list)
+    tokenization: dict[str, Any] = field(default_factory=dict)
+    resumed_from: str | None = None
+
+    def losses(self, key: str = "loss") -> list[tuple[int, float]]:
+        """(step, value) pairs of a logged quantity (``loss``, ``loss_expert``, ``loss_suboptimal``, ...)."""
+        return [(h["step"], h[key]) for h in self.log_history if key in h]
+
+
+# ---- data ---------------------------------------------------------------------------------------------------
+def load_train_dataset(path: str | Path | None = None) -> Dataset:
+    """The labeled training set: ``data/train.jsonl`` by default, labeled by source if it has no ``condition``."""
+    from course_utils.paths import data_dir
+
+    path = Path(path) if path is not None else data_dir() / "train.jsonl"
+    with open(path, encoding="utf-8") as handle:
+        records = [json.loads(line) for line in handle if line.strip()]
+    if records and "condition" in records[0]:
+        return Dataset.from_list(records)
+    from course_utils.labeling import label_by_source
+    from course_utils.schema import read_records
+
+    return label_by_source(read_records(path))
+
+
+def select_for_method(dataset: Dataset, method: str | Method) -> Dataset:
+    """The rows a method trains on (the expert slice for ``sft-expert``, everything otherwise)."""
+    spec = METHODS[method] if isinstance(method, str) else method
+    if spec.expert_only:
+        return dataset.filter(lambda row: row["condition"] == "expert")
+    return dataset
+
+
+# ---- model --------------------------------------------------------------------------------------------------
+def lora_config(profile, added_token_ids: Sequence[int] = (), **overrides):
+    """LoRA on every linear layer of the backbone (not the LM head), rank/alpha/dropout from the profile.
+
+    Added tokens (the end-of-turn token) get trainable embedding rows, saved in the adapter file."""
+    from peft import LoraConfig
+
+    kwargs: dict[str, Any] = dict(r=profile.lora_r, lora_alpha=profile.lora_alpha, lora_dropout=profile.lora_dropout,
+                                  target_modules="all-linear", task_type="CAUSAL_LM")
+    if added_token_ids:
+        kwargs["trainable_token_indices"] = {"embed_tokens": list(added_token_ids)}
+    kwargs.update(overrides)
+    return LoraConfig(**kwargs)
+
+
+def load_base_for_training(profile, precision: str | None = None,
+                           model_id: str | None = None) -> tuple[PreTrainedModel, PreTrainedTokenizerBase, list[int]]:
+    """Base model (NF4 + double quant by default) with the end-of-turn token and conditioned template installed.
+
+    Returns ``(model, tokenizer, added_token_ids)``; quantized models are prepared for k-bit training."""
+    from course_utils.models import load_model_and_tokenizer
+
+    precision = precision or ("nf4" if profile.quantization == "nf4" else
+                              {torch.bfloat16: "bf16", torch.float16: "fp16"}.get(profile.compute_dtype, "fp32"))
+    model, tokenizer = load_model_and_tokenizer(model_id, precision=precision, profile=profile, double_quant=True)
+    added = prepare_tokenizer(tokenizer)
+    resize_embeddings_mean(model, tokenizer)
+    set_eot_as_stop(model, tokenizer)
+    if precision in ("nf4", "fp4"):
+        from peft import prepare_model_for_kbit_training
+
+        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=profile.gradient_checkpointing)
+    return model, tokenizer, added
+
+
+def load_trained_model(output_dir: str | Path, precision: str | None = None, profile=None):
+    """Load a run's adapter for inference: ``(peft_model, tokenizer)``, tokenizer with the conditioned template.
+
+    The base model is rebuilt exactly as for training (same precision, end-of-turn row = mean embedding)."""
+    from peft import PeftModel
+
+    from course_utils.models import load_model_and_tokenizer
+    from course_utils.profiles import get_profile
+    from transformers import AutoTokenizer
+
+    output_dir = Path(output_dir)
+    run = json.loads((output_dir / RUN_FILE).read_text()) if (output_dir / RUN_FILE).exists() else {}
+    profile = get_profile(profile or run.get("profile"))
+    precision = precision or run.get("precision") or "nf4"
+    model, _ = load_model_and_tokenizer(run.get("model_id"), precision=precision, profile=profile)
+    tokenizer = AutoTokenizer.from_pretrained(output_dir)
+    resize_embeddings_mean(model, tokenizer)
+    set_eot_as_stop(model, tokenizer)
+    model = PeftModel.from_pretrained(model, output_dir)
+    model.eval()
+    return model, tokenizer
+
+
+# ---- configuration ------------------------------------------------------------------------------------------
+def load_recipe(path: str | Path) -> dict[str, Any]:
+    """A training recipe (YAML): top-level ``profile``, ``method``, ``data``, ``precision``, plus ``training``
+    (any `CRLFTConfig` field) and ``lora`` (any `LoraConfig` field) sections."""
+    import yaml
+
+    path = Path(path)
+    if not path.exists() and (CONFIG_DIR / path).exists():
+        path = CONFIG_DIR / path
+    return yaml.safe_load(path.read_text()) or {}
+
+
+def build_config(method: str, output_dir: str | Path, profile, *, max_steps: int = -1,
+                 learning_rate: float | None = None, seed: int = 42, save_steps: int = 25,
+                 class_weights: dict[str, float] | None = None, **overrides: Any) -> CRLFTConfig:
+    """The `CRLFTConfig` for `method` on `profile` (overrides win)."""
+    spec = METHODS[method]
+    on_gpu = torch.cuda.is_available()
+    kwargs: dict[str, Any] = dict(
+        output_dir=str(output_dir), conditioned=spec.conditioned, weighted=spec.weighted,
+        class_weights=dict(class_weights or DEFAULT_CLASS_WEIGHTS),
+        per_device_train_batch_size=profile.batch_size, gradient_accumulation_steps=profile.grad_accum,
+        learning_rate=learning_rate or profile.learning_rate, max_steps=max_steps, num_train_epochs=1,
+        max_length=profile.max_seq_length, lr_scheduler_type="cosine", warmup_steps=0.05,
+        adam_beta1=0.9, adam_beta2=0.95, weight_decay=0.0, max_grad_norm=1.0,
+        optim=profile.optim if on_gpu else "adamw_torch",
+        gradient_checkpointing=profile.gradient_checkpointing and on_gpu,
+        bf16=on_gpu and profile.compute_dtype == torch.bfloat16,
+        fp16=on_gpu and profile.compute_dtype == torch.float16,
+        use_cpu=not on_gpu, seed=seed, data_seed=seed, logging_steps=1, logging_first_step=True,
+        save_strategy="steps", save_steps=save_steps, save_total_limit=2, report_to=[],
+        dataloader_num_workers=0, disable_tqdm=True,
+    )
+    kwargs.update(overrides)
+    return CRLFTConfig(**kwargs)
+
+
+class _JsonlLogger(TrainerCallback):
+    """Appends every log entry (with its step) to ``training_log.jsonl`` in the output directory."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if state.is_world_process_zero and logs:
+            with open(self.path, "a", encoding="utf-8") as handle:
+                handle.write(json.dumps({"step": state.global_step, **logs}) + "\n")
+
+
+# ---- the run ------------------------------------------------------------------------------------------------
+def run_training(
+    method: str = "crlft",
+    dataset: Dataset | None = None,
+    output_dir: str | Path = "runs/crlft",
+    profile: Any = None,
+    max_steps: int = -1,
+    learning_rate: float | None = None,
+    seed: int = 42,
+    resume: bool = False,
+    *,
+    precision: str | None = None,
+    model_id: str | None = None,
+    model: PreTrainedModel | None = None,
+    tokenizer: PreTrainedTokenizerBase | None = None,
+    use_lora: bool = True,
+    lora_overrides: dict[str, Any] | None = None,
+    callbacks: Sequence[TrainerCallback] = (),
+    **config_overrides: Any,
+) -> TrainResult:
+    """Train `method` (a key of :data:`METHODS`) on a labeled `dataset` (default ``data/train.jsonl``).
+
+    `profile` is a profile name or object (default: auto-detected). With `model`/`tokenizer` given (tests), they
+    are used as they are instead of loading the profile's base. `resume=True` continues from the last checkpoint
+    in `output_dir` (or starts fresh if there is none). Extra keyword arguments override `CRLFTConfig` fields."""
+    from course_utils.profiles import get_profile
+
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
+    prof = profile if hasattr(profile, "lora_r") else get_profile(profile)
+    output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    dataset = select_for_method(dataset if dataset is not None else load_train_dataset(), method)
+
+    added: list[int] = []
+    if model is None:
+        model, tokenizer, added = load_base_for_training(prof, precision, model_id)
+    else:
+        if tokenizer is None:
+            raise ValueError("pass the tokenizer together with the model")
+        added = prepare_tokenizer(tokenizer)
+        resize_embeddings_mean(model, tokenizer)
+        set_eot_as_stop(model, tokenizer)
+    peft_config = lora_config(prof, added, **(lora_overrides or {})) if use_lora else None
+
+    args = build_config(method, output_dir, prof, max_steps=max_steps, learning_rate=learning_rate, seed=seed,
+                        **config_overrides)
+    last = get_last_checkpoint(str(output_dir)) if resume and output_dir.exists() else None
+    if resume and last is None:
+        logger.warning("--resume: no checkpoint in %s, starting from scratch", output_dir)
+    if not resume:
+        (output_dir / LOG_FILE).unlink(missing_ok=True)
+    elif last is not None:
+        _truncate_log(output_dir / LOG_FILE, int(Path(last).name.split("-")[-1]))
+
+    trainer = CRLFTTrainer(model, args=args, train_dataset=dataset, processing_class=tokenizer,
+                           peft_config=peft_config, callbacks=[_JsonlLogger(output_dir / LOG_FILE), *callbacks])
+    start = time.perf_counter()
+    output = trainer.train(resume_from_checkpoint=last)
+    runtime = time.perf_counter() - start
+    trainer.save_model(str(output_dir))  # adapter (safetensors) + tokenizer with the conditioned template
+
+    report = trainer.tokenization_report
+    tokens = trainer._total_train_tokens
+    result = TrainResult(
+        method=method, output_dir=str(output_dir), global_step=trainer.state.global_step,
+        train_loss=output.training_loss if output else None, runtime_s=runtime,
+        train_tokens_per_s=tokens / runtime if runtime > 0 and tokens else None,
+        log_history=[h for h in trainer.state.log_history if "loss" in h],
+        tokenization=asdict(report) if report else {}, resumed_from=last,
+    )
+    if trainer.is_world_process_zero():
+        run_info = {
+            "method": method, "method_description": METHODS[method].description, "profile": prof.name,
+            "model_id": model_id or prof.model_id, "precision": precision or ("nf4" if prof.quantization == "nf4" else None),
+            "conditions": CONDITIONS, "end_of_turn_token": EOT_TOKEN, "class_weights": args.class_weights,
+            "conditioned": args.conditioned, "weighted": args.weighted, "max_steps": args.max_steps,
+            "learning_rate": args.learning_rate, "seed": seed, "global_step": result.global_step,
+            "train_loss": result.train_loss, "runtime_s": runtime, "resumed_from": last,
+            "tokenization": result.tokenization,
+        }
+        (output_dir / RUN_FILE).write_text(json.dumps(run_info, indent=2, default=str))
+    return result
+
+
+def _truncate_log(path: Path, step: int) -> None:
+    """Keep the log entries up to `step` (a resumed run rewrites what followed its checkpoint)."""
+    if not path.exists():
+        return
+    kept = [line for line in path.read_text().splitlines() if line and json.loads(line).get("step", 0) <= step]
+    path.write_text("".join(line + "\n" for line in kept))
+
+
+def read_log(output_dir: str | Path) -> list[dict[str, Any]]:
+    """The training log of a run directory (one dict per logged step)."""
+    path = Path(output_dir) / LOG_FILE
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
+
+
+# ---- CLI ----------------------------------------------------------------------------------------------------
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    """Register ``crlft train``."""
+    parser = subparsers.add_parser("train", help="train C-RLFT or a baseline (QLoRA)",
+                                   description="Train C-RLFT or one of its baselines; works under `accelerate launch`.")
+    parser.add_argument("--config", help="training recipe YAML (see course_utils/configs/)")
+    parser.add_argument("--profile", help="hardware profile (cpu, t4, 24gb, a100); default: recipe or auto")
+    parser.add_argument("--method", choices=list(METHODS), help="default: recipe or crlft")
+    parser.add_argument("--output-dir", required=True)
+    parser.add_argument("--data", help="labeled JSONL (default: data/train.jsonl)")
+    parser.add_argument("--max-steps", type=int)
+    parser.add_argument("--learning-rate", type=float)
+    parser.add_argument("--seed", type=int)
+    parser.add_argument("--save-steps", type=int)
+    parser.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --output-dir")
+    parser.set_defaults(func=_cli_train)
+
+
+def _cli_train(args: argparse.Namespace) -> int:
+    recipe = load_recipe(args.config) if args.config else {}
+    training = dict(recipe.get("training") or {})
+    for key, value in (("max_steps", args.max_steps), ("learning_rate", args.learning_rate), ("seed", args.seed),
+                       ("save_steps", args.save_steps)):
+        if value is not None:
+            training[key] = value
+    method = args.method or recipe.get("method", "crlft")
+    data = args.data or recipe.get("data")
+    result = run_training(
+        method=method, dataset=load_train_dataset(data) if data else None, output_dir=args.output_dir,
+        profile=args.profile or recipe.get("profile"), resume=args.resume, precision=recipe.get("precision"),
+        model_id=recipe.get("model_id"), lora_overrides=recipe.get("lora"), **training,
+    )
+    print(json.dumps({"method": result.method, "output_dir": result.output_dir, "global_step": result.global_step,
+                      "train_loss": result.train_loss, "runtime_s": round(result.runtime_s, 1),
+                      "train_tokens_per_s": result.train_tokens_per_s, "resumed_from": result.resumed_from}))
+    return 0

@@ -1,0 +1,89 @@
+"""Tests of `course_utils.training`: methods, checkpoint/resume, saved artefacts, the `crlft train` command."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from safetensors import safe_open
+from transformers import TrainerCallback
+
+from course_utils.cli import build_parser
+from course_utils.conditioning import EOT_TOKEN
+from course_utils.training import METHODS, read_log, run_training, select_for_method
+from crlft_testing import labeled_dataset, tiny_model, tiny_tokenizer
+
+
+class _StopAt(TrainerCallback):
+    """Simulates a Colab disconnect right after the checkpoint of step `step`."""
+
+    def __init__(self, step: int):
+        self.step = step
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if state.global_step == self.step:
+            control.should_save = True
+            control.should_training_stop = True
+
+
+def _run(out, resume=False, callbacks=(), method="crlft", steps=6):
+    tok = tiny_tokenizer()
+    return run_training(method, labeled_dataset(12), out, profile="cpu", max_steps=steps, learning_rate=5e-3,
+                        seed=0, resume=resume, model=tiny_model(len(tok) + 1), tokenizer=tok, callbacks=callbacks,
+                        per_device_train_batch_size=2, gradient_accumulation_steps=2, save_steps=3,
+                        train_sampling_strategy="random")
+
+
+def test_resume_gives_the_same_loss_sequence(tmp_path):
+    """Protects Colab users: interrupting after a checkpoint and resuming reproduces the uninterrupted losses."""
+    full = _run(tmp_path / "full")
+    _run(tmp_path / "cut", callbacks=[_StopAt(3)])
+    resumed = _run(tmp_path / "cut", resume=True)
+    assert resumed.resumed_from and resumed.resumed_from.endswith("checkpoint-3")
+    expected = [round(v, 5) for _, v in full.losses()]
+    assert len(expected) == 6
+    assert [round(v, 5) for _, v in resumed.losses()] == expected
+    assert [round(h["loss"], 5) for h in read_log(tmp_path / "cut") if "loss" in h] == expected  # the log file too
+
+
+def test_output_dir_holds_adapter_tokenizer_and_log(tmp_path):
+    """Protects the hand-over to the inference lesson: safetensors adapter with the end-of-turn rows,
+    tokenizer with the conditioned template, training log and run description."""
+    out = tmp_path / "run"
+    _run(out, steps=2)
+    for name in ("adapter_model.safetensors", "adapter_config.json", "tokenizer.json", "training_log.jsonl",
+                 "crlft_run.json"):
+        assert (out / name).exists(), name
+    with safe_open(str(out / "adapter_model.safetensors"), "pt") as f:
+        keys = list(f.keys())
+    assert any("trainable_tokens" in k for k in keys)  # the end-of-turn embedding rows
+    assert not any(k.endswith("embed_tokens.weight") for k in keys)  # not the whole embedding matrix
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(out)
+    prompt = tok.apply_chat_template([{"role": "user", "content": "Hi"}], condition="expert",
+                                     add_generation_prompt=True, tokenize=False)
+    assert prompt.endswith(f"GPT4 Correct User: Hi{EOT_TOKEN}GPT4 Correct Assistant:")
+    run = json.loads((out / "crlft_run.json").read_text())
+    assert run["method"] == "crlft" and run["global_step"] == 2
+
+
+def test_methods_select_data_and_switches():
+    """Protects the ablation: each baseline differs from C-RLFT only in data, conditioning or weighting."""
+    ds = labeled_dataset(8)
+    assert set(METHODS) == {"crlft", "sft", "sft-expert", "crlft-no-weight", "crlft-no-condition"}
+    assert set(select_for_method(ds, "sft-expert")["condition"]) == {"expert"}
+    assert len(select_for_method(ds, "sft")) == 8
+    assert (METHODS["crlft"].conditioned, METHODS["crlft"].weighted) == (True, True)
+    assert (METHODS["crlft-no-weight"].conditioned, METHODS["crlft-no-weight"].weighted) == (True, False)
+    assert (METHODS["crlft-no-condition"].conditioned, METHODS["crlft-no-condition"].weighted) == (False, True)
+    assert not METHODS["sft"].conditioned and not METHODS["sft"].weighted
+
+
+def test_train_command_is_registered():
+    """Protects the script entry point `crlft train ... --resume`."""
+    args = build_parser().parse_args(["train", "--profile", "cpu", "--method", "sft-expert", "--output-dir", "D",
+                                      "--max-steps", "5", "--resume"])
+    assert args.method == "sft-expert" and args.max_steps == 5 and args.resume and callable(args.func)
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["train", "--method", "nope", "--output-dir", "D"])
