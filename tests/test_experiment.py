@@ -1,0 +1,103 @@
+"""The headline experiment's orchestration: plan order, resumability, fingerprinted work folders and the
+results it writes (training and generation replaced by fast fakes; the real pieces have their own tests)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from course_utils import experiment as ex
+from course_utils.evaluation import EvalRun, score_responses
+
+RECORDS = [
+    {"id": f"p{i}", "family": "casing" if i % 2 else "facts", "messages": [{"role": "user", "content": "q"}],
+     "constraints": [{"type": "uppercase"}] if i % 2 else [{"type": "exact_answer", "answer": "Paris"}]}
+    for i in range(12)
+]
+# share of prompts each fake variant answers correctly
+QUALITY = {"crlft": 0.8, "crlft-suboptimal": 0.2, "sft-mix": 0.4, "sft-expert": 0.5, "base": 0.1,
+           "crlft-no-weight": 0.7, "crlft-no-condition": 0.4}
+
+
+def _fake_run(variant: str) -> EvalRun:
+    good = int(QUALITY[variant] * len(RECORDS))
+    responses = [("PARIS" if r["family"] == "casing" else "Paris") if i < good else "no" for i, r in enumerate(RECORDS)]
+    return EvalRun(ex.VARIANTS[variant].condition, responses, score_responses(RECORDS, responses), 1.0, 10)
+
+
+@pytest.fixture
+def fake_experiment(monkeypatch):
+    """Experiment whose training and model evaluation are replaced by fakes that count calls."""
+    calls = {"train": [], "eval": []}
+
+    def train(self, seed, method):
+        calls["train"].append((seed, method))
+        return {}
+
+    def load_model(adapter, **kwargs):
+        return object(), object()
+
+    def evaluate_model(model, tok, records, condition=None, **kwargs):
+        variant = calls["pending"][0]
+        return _fake_run(variant)
+
+    orig_evaluate = ex.Experiment.evaluate
+
+    def evaluate(self, seed, variant):
+        if not self.eval_path(seed, variant).exists():
+            calls["eval"].append((seed, variant))
+        calls["pending"] = [variant]
+        return orig_evaluate(self, seed, variant)
+
+    monkeypatch.setattr(ex.Experiment, "train", train)
+    monkeypatch.setattr(ex.Experiment, "evaluate", evaluate)
+    monkeypatch.setattr(ex.Experiment, "records", lambda self: RECORDS)
+    monkeypatch.setattr("course_utils.inference.load_for_inference", load_model)
+    monkeypatch.setattr("course_utils.evaluation.evaluate_model", evaluate_model)
+    return calls
+
+
+def test_plan_trains_once_per_method_and_evaluates_base_once():
+    """C-RLFT's model serves both conditions; each seed is complete before the next; base is seed-free."""
+    plan = ex._plan(ex.ExperimentConfig(seeds=(0, 1)))
+    assert plan[:3] == [("train", 0, "crlft"), ("eval", 0, "crlft"), ("eval", 0, "crlft-suboptimal")]
+    assert sum(1 for k, s, n in plan if k == "train" and s == 0) == 5
+    assert plan.count(("eval", None, "base")) == 1
+    assert max(i for i, p in enumerate(plan) if p[1] == 0) < min(i for i, p in enumerate(plan) if p[1] == 1)
+
+
+def test_fingerprint_separates_settings_not_seeds():
+    """Changing steps gives a new work folder; adding a seed reuses the finished ones."""
+    a = ex.ExperimentConfig(max_steps=100)
+    assert a.fingerprint() != ex.ExperimentConfig(max_steps=200).fingerprint()
+    assert a.fingerprint() == ex.ExperimentConfig(max_steps=100, seeds=(0, 1, 2)).fingerprint()
+
+
+def test_run_resumes_and_writes_results(fake_experiment, tmp_path):
+    """A second invocation redoes nothing; results hold the table, CIs, paired differences, machine, plot."""
+    cfg = ex.ExperimentConfig(seeds=(0,), n_boot=200)
+    result = ex.run_experiment(cfg, tmp_path / "work", tmp_path / "results", progress=False, command="test")
+    first_evals = list(fake_experiment["eval"])
+    assert len(first_evals) == 7 and len(fake_experiment["train"]) == 5
+    again = ex.run_experiment(cfg, tmp_path / "work", tmp_path / "results", progress=False)
+    assert fake_experiment["eval"] == first_evals  # nothing re-evaluated
+    assert again["summaries"] == result["summaries"]
+    s = result["summaries"]
+    assert s["crlft"]["prompt"]["mean"] == pytest.approx(9 / 12)
+    assert s["crlft-suboptimal"]["prompt"]["mean"] < s["crlft"]["prompt"]["mean"]
+    assert "crlft - sft-mix" in result["paired_differences"]
+    for name in ("experiment.json", "experiment.md", "experiment.png", "samples.json"):
+        assert (tmp_path / "results" / name).stat().st_size > 0
+    md = (tmp_path / "results" / "experiment.md").read_text()
+    assert "| crlft | C-RLFT, expert condition |" in md and "77.3" in md and "Machine:" in md
+    saved = json.loads((tmp_path / "results" / "experiment.json").read_text())
+    assert saved["machine"]["cpu_cores"] and saved["n_prompts"] == len(RECORDS)
+
+
+def test_cli_rejects_unknown_variant(tmp_path):
+    """A typo in --variants fails fast instead of silently running fewer variants."""
+    from course_utils.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["experiment", "--variants", "crlft,sft-mixx", "--work-dir", str(tmp_path)])
