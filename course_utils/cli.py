@@ -1,5 +1,7 @@
 """The `crlft` command line. Each sub-command lives in the module that owns its logic; that module
-exposes `add_parser(subparsers)`, which registers the command and sets `func` (returning an exit code)."""
+exposes `add_parser(subparsers)`, which registers the command and sets `func` (returning an exit code).
+
+Only the module of the command being run is imported, so `crlft data stats` does not pay for torch."""
 
 from __future__ import annotations
 
@@ -7,29 +9,32 @@ import argparse
 import importlib
 import sys
 
-# Modules that contribute sub-commands, in the order `crlft --help` lists them.
-COMMAND_MODULES: tuple[str, ...] = (
-    "course_utils.doctor",
-    "course_utils.data_cli",
-    "course_utils.course_runner",
-    "course_utils.inference",
-    "course_utils.experiment",
-    "course_utils.training",
-)
+# Sub-command -> the module that registers it, in the order `crlft --help` lists them.
+COMMANDS: dict[str, str] = {
+    "doctor": "course_utils.doctor",
+    "data": "course_utils.data_cli",
+    "train": "course_utils.training",
+    "chat": "course_utils.inference",
+    "experiment": "course_utils.experiment",
+    "course": "course_utils.course_runner",
+}
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The top-level parser with every registered sub-command."""
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
+    """The top-level parser: with the sub-command of `argv` only, or every sub-command (for help and errors)."""
     parser = argparse.ArgumentParser(prog="crlft", description="crlft-course command line")
     subparsers = parser.add_subparsers(dest="command", required=True)
-    for name in COMMAND_MODULES:
+    command = argv[0] if argv else None
+    modules = [COMMANDS[command]] if command in COMMANDS else list(dict.fromkeys(COMMANDS.values()))
+    for name in modules:
         importlib.import_module(name).add_parser(subparsers)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     """Parse `argv` and run the chosen sub-command; returns its exit status."""
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    args = build_parser(argv).parse_args(argv)
     return int(args.func(args) or 0)
 
 

@@ -47,3 +47,11 @@ def test_ci_runs_the_readme_test_command():
     """.ci/run calls the test command that the README shows."""
     assert "scripts/test.sh" in (ROOT / ".ci" / "run").read_text()
     assert "bash scripts/test.sh" in (ROOT / "README.md").read_text()
+
+
+def test_cli_imports_only_the_command_it_runs():
+    """`crlft data ...` must not import torch: the CLI loads only the module of the command being run."""
+    code = ("import sys; from course_utils import cli; cli.build_parser(['data', 'stats', 'x']); "
+            "print('torch' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.stdout.strip() == "False", result.stderr
