@@ -76,3 +76,27 @@ def plot_quantization_error(weights, dequantized: dict, bins: int = 120) -> Figu
     ax_e.legend(fontsize=8)
     fig.tight_layout()
     return fig
+
+
+def plot_class_losses(log: list[dict], keys: tuple[str, ...] = ("loss", "loss_expert", "loss_suboptimal"),
+                      smooth: int = 5, title: str = "") -> Figure:
+    """Training curves from a C-RLFT log (`course_utils.training.read_log`): the weighted step loss and the
+    unweighted token cross-entropy of each data class, raw (faint) and as a running mean over `smooth` logs."""
+    fig, ax = plt.subplots(figsize=(7, 3.6))
+    labels = {"loss": "step loss sum(w*CE)/sum(w)", "loss_expert": "expert tokens (CE)",
+              "loss_suboptimal": "sub-optimal tokens (CE)"}
+    for key in keys:
+        points = [(h["step"], h[key]) for h in log if key in h]
+        if not points:
+            continue
+        steps, values = zip(*points)
+        line, = ax.plot(steps, values, alpha=0.25)
+        means = [sum(values[max(0, i - smooth + 1):i + 1]) / len(values[max(0, i - smooth + 1):i + 1])
+                 for i in range(len(values))]
+        ax.plot(steps, means, color=line.get_color(), label=labels.get(key, key))
+    ax.set_xlabel("optimiser step")
+    ax.set_ylabel("cross-entropy (nats/token)")
+    ax.legend()
+    ax.set_title(title)
+    fig.tight_layout()
+    return fig

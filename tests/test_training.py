@@ -87,3 +87,23 @@ def test_train_command_is_registered():
     assert args.method == "sft-expert" and args.max_steps == 5 and args.resume and callable(args.func)
     with pytest.raises(SystemExit):
         build_parser().parse_args(["train", "--method", "nope", "--output-dir", "D"])
+
+
+def test_shipped_recipes_build_valid_configs(tmp_path):
+    """Protects the recipes from API drift (the alignment-handbook failure: YAML keys TRL renamed): every shipped
+    recipe must build a CRLFTConfig and a LoraConfig with the installed versions."""
+    from course_utils.profiles import get_profile
+    from course_utils.training import CONFIG_DIR, build_config, load_recipe, lora_config
+
+    recipes = sorted(CONFIG_DIR.glob("crlft_*.yaml"))
+    assert recipes
+    for path in recipes:
+        recipe = load_recipe(path)
+        assert recipe["method"] in METHODS, path.name
+        profile = get_profile(recipe["profile"])
+        training = dict(recipe.get("training") or {})
+        config = build_config(recipe["method"], tmp_path, profile, **training)
+        assert config.max_length == training.get("max_length", profile.max_seq_length)
+        lora_config(profile, [1], **(recipe.get("lora") or {}))
+    for name in ("accelerate_ddp.yaml", "accelerate_zero2.yaml", "accelerate_zero3.yaml", "accelerate_fsdp.yaml"):
+        assert load_recipe(name)["distributed_type"] in {"MULTI_GPU", "DEEPSPEED", "FSDP"}
