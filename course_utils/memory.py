@@ -99,17 +99,23 @@ def activation_bytes(config: PretrainedConfig, seq_len: int, batch: int, compute
     tokens = seq_len * batch
     per_layer = tokens * h * 34 * scale
     kept = tokens * h * 2 * scale * layers + per_layer if gradient_checkpointing else per_layer * layers
-    logits = tokens * config.vocab_size * 4 * 2  # fp32 logits and their gradient
+    # logits in the compute dtype, their fp32 upcast, log-softmax and the fp32 gradient: about 16 bytes each
+    logits = tokens * config.vocab_size * 16
     return kept + logits
 
 
 def estimate_memory(config: PretrainedConfig, *, precision: str = "nf4", compute_dtype: torch.dtype = torch.bfloat16,
                     lora_rank: int = 16, seq_len: int = 2048, batch: int = 1, gradient_checkpointing: bool = True,
                     optimizer: str = "paged_adamw_8bit", double_quant: bool = True) -> MemoryEstimate:
-    """Estimate weights, LoRA (fp32 weights + grads) with optimiser state, and activations for QLoRA/LoRA."""
+    """Estimate weights, LoRA (fp32 weights + grads) with optimiser state, and activations for QLoRA/LoRA training.
+
+    For 4-bit training the weights include the fp32 upcast of embeddings, norms and lm_head that peft applies."""
     trainable = lora_params(config, lora_rank) if lora_rank else 0
+    weights = weight_bytes(config, precision, compute_dtype, double_quant)
+    if precision in _FOUR_BIT:  # peft's prepare_model_for_kbit_training upcasts the unquantized weights to fp32
+        weights += count_params(config).other * (4 - torch.finfo(compute_dtype).bits / 8)
     return MemoryEstimate(
-        weights=weight_bytes(config, precision, compute_dtype, double_quant),
+        weights=weights,
         lora_and_optimizer=trainable * (4 + 4 + OPTIMIZER_BYTES[optimizer]),
         activations=activation_bytes(config, seq_len, batch, compute_dtype, gradient_checkpointing) if seq_len else 0,
     )
