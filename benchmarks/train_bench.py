@@ -116,7 +116,7 @@ def run_one(opts: argparse.Namespace) -> dict:
     from trl import SFTConfig, SFTTrainer
 
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    from course_utils.trainer import CRLFTConfig, CRLFTTrainer
+    from course_utils.trainer import CRLFTConfig, CRLFTTrainer, _keep_trainable_in_fp32
 
     cuda = opts.device == "cuda"
     dtype = torch.bfloat16 if cuda else torch.float32
@@ -142,6 +142,8 @@ def run_one(opts: argparse.Namespace) -> dict:
     else:
         trainer = SFTTrainer(model, args=SFTConfig(**common), train_dataset=data.select_columns(["input_ids", "labels"]),
                              processing_class=tok, peft_config=lora)
+        if not cuda:  # same adapter dtype as CRLFTTrainer's fp32-compute path, so only the loss differs
+            _keep_trainable_in_fp32(trainer.model)
 
     marks: dict[str, float] = {}
 

@@ -24,7 +24,7 @@ from trl import SFTConfig, SFTTrainer
 from trl.data_utils import pack_dataset
 from trl.trainer.sft_trainer import DataCollatorForLanguageModeling
 
-from course_utils.conditioning import DATA_CLASSES, prepare_tokenizer
+from course_utils.conditioning import DATA_CLASSES, prepare_tokenizer, resize_embeddings_mean
 from course_utils.tokenization import DEFAULT_CLASS_WEIGHTS, TOKENIZED_COLUMNS, TokenizationReport, tokenize_dataset
 
 
@@ -90,12 +90,17 @@ class CRLFTTrainer(SFTTrainer):
         if processing_class is None:
             raise ValueError("CRLFTTrainer needs the tokenizer (processing_class)")
         prepare_tokenizer(processing_class)
+        if not hasattr(model, "peft_config") and hasattr(model, "get_input_embeddings"):
+            # a base model that has not seen the end-of-turn token yet: grow it (new rows = mean of the old)
+            resize_embeddings_mean(model, processing_class)
         self.tokenization_report: TokenizationReport | None = None
         self._class_ce = torch.zeros(len(DATA_CLASSES), dtype=torch.float64)
         self._class_tokens = torch.zeros(len(DATA_CLASSES), dtype=torch.float64)
         super().__init__(model, args=args, train_dataset=train_dataset, processing_class=processing_class,
                          data_collator=data_collator, **kwargs)
         _expose_lm_head_bias(self.model)
+        if not (args.bf16 or args.fp16):
+            _keep_trainable_in_fp32(self.model)
         if data_collator is None:
             # SFTTrainer refuses a custom collator in padding-free mode, so ours replaces its default afterwards.
             self.data_collator = CRLFTDataCollator(
@@ -214,6 +219,14 @@ class CRLFTTrainer(SFTTrainer):
             self._class_ce.zero_()
             self._class_tokens.zero_()
         super().log(logs, start_time)
+
+
+def _keep_trainable_in_fp32(model) -> None:
+    """SFTTrainer casts the adapter of a quantized model to bf16 (the QLoRA paper's choice for bf16 compute).
+    With fp32 compute (the `cpu` profile) that only adds slow bf16 CPU matmuls and rounding: cast back."""
+    for param in model.parameters():
+        if param.requires_grad and param.dtype == torch.bfloat16:
+            param.data = param.data.float()
 
 
 def _expose_lm_head_bias(model) -> None:
