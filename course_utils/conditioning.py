@@ -172,8 +172,6 @@ def resize_embeddings_mean(model: PreTrainedModel, tokenizer: PreTrainedTokenize
         matrices.append(out.weight)
     for weight in matrices:
         weight[old:] = weight[:old].float().mean(dim=0).to(weight.dtype)
-    if getattr(model, "generation_config", None) is not None:
-        pass
     return new - old
 
 

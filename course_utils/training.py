@@ -13,6 +13,8 @@ Output directory layout::
     D/training_log.jsonl                                one JSON object per logged step (loss, loss_expert, ...)
     D/crlft_run.json                                    method, profile, model, settings, data report, results
     D/checkpoint-N/                                     resumable checkpoints (the last `save_total_limit`)
+
+Load a run for inference with ``course_utils.inference.load_for_inference(D)``.
 """
 
 from __future__ import annotations
@@ -143,29 +145,6 @@ def load_base_for_training(profile, precision: str | None = None,
 
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=profile.gradient_checkpointing)
     return model, tokenizer, added
-
-
-def load_trained_model(output_dir: str | Path, precision: str | None = None, profile=None):
-    """Load a run's adapter for inference: ``(peft_model, tokenizer)``, tokenizer with the conditioned template.
-
-    The base model is rebuilt exactly as for training (same precision, end-of-turn row = mean embedding)."""
-    from peft import PeftModel
-
-    from course_utils.models import load_model_and_tokenizer
-    from course_utils.profiles import get_profile
-    from transformers import AutoTokenizer
-
-    output_dir = Path(output_dir)
-    run = json.loads((output_dir / RUN_FILE).read_text()) if (output_dir / RUN_FILE).exists() else {}
-    profile = get_profile(profile or run.get("profile"))
-    precision = precision or run.get("precision") or "nf4"
-    model, _ = load_model_and_tokenizer(run.get("model_id"), precision=precision, profile=profile)
-    tokenizer = AutoTokenizer.from_pretrained(output_dir)
-    resize_embeddings_mean(model, tokenizer)
-    set_eot_as_stop(model, tokenizer)
-    model = PeftModel.from_pretrained(model, output_dir)
-    model.eval()
-    return model, tokenizer
 
 
 # ---- configuration ------------------------------------------------------------------------------------------
