@@ -165,3 +165,20 @@ def test_chat_command_reads_stdin(base_and_adapter, monkeypatch, capsys):
     assert rc == 0
     assert "condition = suboptimal" in out
     assert len([line for line in out.splitlines() if line.strip()]) >= 2
+
+
+def test_generation_benchmark_runs_on_a_random_shape():
+    """benchmarks/generation_bench.py builds random 4-bit shapes without the hub and reports speed and memory."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "generation_bench.py"
+    spec = importlib.util.spec_from_file_location("generation_bench", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    result = bench.bench("tiny", "cpu", ("fp32", "nf4"), (1, 2), prompt_tokens=8, new_tokens=2, progress=False)
+    rows = {(r["precision"], r["batch"]): r for r in result["rows"]}
+    assert set(rows) == {("fp32", 1), ("fp32", 2), ("nf4", 1), ("nf4", 2)}
+    assert all(r["tokens_per_s"] > 0 for r in rows.values())
+    assert rows[("nf4", 1)]["weights_mb"] < rows[("fp32", 1)]["weights_mb"]
+    assert result["machine"]["cpu_cores_visible"] and "| nf4 | 2 |" in bench.markdown(result)
