@@ -227,8 +227,11 @@ class Experiment:
         """Execute every missing step of the plan, then return `summary()`."""
         self.dir.mkdir(parents=True, exist_ok=True)
         (self.dir / "config.json").write_text(json.dumps(asdict(self.config), indent=2))
-        timings_path = self.dir / "timings.json"
-        timings = json.loads(timings_path.read_text()) if timings_path.exists() else {}
+        # each process keeps its own timings file (several processes may share the work folder, e.g. one
+        # training a variant in parallel); `timings()` merges them
+        timings_path = self.dir / f"timings-{os.getpid()}.json"
+        timings = self.timings()
+        mine: dict[str, float] = {}
         plan = _plan(self.config)
         bar = None
         if self.progress:
@@ -246,8 +249,8 @@ class Experiment:
             else:
                 self.evaluate(seed, name)
             if not already:
-                timings[key] = round(time.perf_counter() - start, 1)
-                timings_path.write_text(json.dumps(timings, indent=2))
+                mine[key] = round(time.perf_counter() - start, 1)
+                timings_path.write_text(json.dumps(mine, indent=2))
             if bar is not None:
                 bar.update(1)
         if bar is not None:
@@ -255,6 +258,15 @@ class Experiment:
         return self.summary()
 
     # ---- results ----
+    def timings(self) -> dict[str, float]:
+        """Seconds per finished step, merged over every process that worked in this folder (a step that one
+        process ran and another merely found done counts with the longer time)."""
+        merged: dict[str, float] = {}
+        for path in sorted(self.dir.glob("timings*.json")):
+            for key, secs in json.loads(path.read_text()).items():
+                merged[key] = max(secs, merged.get(key, 0.0))
+        return merged
+
     def runs(self, variant: str) -> list:
         """The finished evaluations of a variant (one per seed; the base has one)."""
         from course_utils.evaluation import EvalRun
@@ -283,8 +295,7 @@ class Experiment:
                 if name != "crlft":
                     d = paired_difference(scores["crlft"], scores[name], n_boot=self.config.n_boot)
                     diffs[f"crlft - {name}"] = asdict(d)
-        timings_path = self.dir / "timings.json"
-        timings = json.loads(timings_path.read_text()) if timings_path.exists() else {}
+        timings = self.timings()
         return {
             "config": asdict(self.config), "fingerprint": self.config.fingerprint(),
             "n_prompts": len(self.records()), "summaries": summaries, "paired_differences": diffs,
