@@ -336,8 +336,9 @@ def results_markdown(result: dict) -> str:
         "",
         f"Produced by `crlft experiment` ({result.get('command', '')}). Started {result.get('started', '?')}, "
         f"finished {result.get('finished', '?')}; wall time {result.get('wall_s', 0) / 60:.1f} min "
-        f"(sum of steps {result['total_s'] / 60:.1f} min).",
+        f"(sum of the steps' own times {result['total_s'] / 60:.1f} min).",
         "",
+        *([f"Note: {result['note']}", ""] if result.get("note") else []),
         f"Machine: {result.get('machine', {}).get('cpu', '?')}, {result.get('machine', {}).get('cpu_cores', '?')} "
         f"cores, {result.get('machine', {}).get('ram_gb', '?')} GiB RAM, "
         f"{result.get('machine', {}).get('gpu', 'no GPU')}; torch {result.get('machine', {}).get('torch', '?')}.",
@@ -394,25 +395,21 @@ def write_results(exp: Experiment, result: dict, results_dir: str | Path) -> dic
 
 def run_experiment(
     config: ExperimentConfig | None = None, work_dir: str | Path | None = None,
-    results_dir: str | Path | None = None, progress: bool = True, command: str = "",
+    results_dir: str | Path | None = None, progress: bool = True, command: str = "", note: str = "",
 ) -> dict:
     """Run (or resume) the experiment and, with `results_dir`, write its results there. Returns the result dict."""
     config = config or ExperimentConfig()
     exp = Experiment(config, work_dir, progress)
-    started = time.strftime("%Y-%m-%d %H:%M:%S %Z")
-    t0 = time.perf_counter()
-    result = exp.run()
-    result.update(started=started, finished=time.strftime("%Y-%m-%d %H:%M:%S %Z"),
-                  wall_s=round(time.perf_counter() - t0, 1), machine=machine_info(), command=command)
+    exp.dir.mkdir(parents=True, exist_ok=True)
     meta = exp.dir / "wall.json"
-    # a resumed run keeps the first start and adds up the wall time of every invocation
-    if meta.exists():
-        prev = json.loads(meta.read_text())
-        if prev.get("finished") != result["finished"]:
-            result["started"] = prev.get("started", started)
-            result["wall_s"] = round(prev.get("wall_s_sum", 0) + result["wall_s"], 1)
-    meta.write_text(json.dumps({"started": result["started"], "wall_s_sum": result["wall_s"],
-                                "finished": result["finished"]}))
+    prev = json.loads(meta.read_text()) if meta.exists() else {}
+    # wall time runs from the first invocation's start (a resumed run keeps it) to this one's end
+    start_epoch = min(float(prev.get("started_epoch", time.time())), time.time())
+    meta.write_text(json.dumps({"started_epoch": start_epoch}))
+    result = exp.run()
+    fmt = "%Y-%m-%d %H:%M:%S %Z"
+    result.update(started=time.strftime(fmt, time.localtime(start_epoch)), finished=time.strftime(fmt),
+                  wall_s=round(time.time() - start_epoch, 1), machine=machine_info(), command=command, note=note)
     if results_dir is not None:
         write_results(exp, result, results_dir)
     return result
@@ -441,6 +438,7 @@ def add_parser(subparsers) -> None:
                    help="torch CPU threads; use 1 on a CPU shared with other jobs (oversubscribed OpenMP threads "
                         "spin and can run 10x slower)")
     p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--note", default="", help="a remark recorded with the results (e.g. how the run was split)")
     p.set_defaults(func=_cli)
 
 
@@ -461,6 +459,7 @@ def _cli(args: argparse.Namespace) -> int:
         max_new_tokens=args.max_new_tokens, batch_size=args.batch_size,
     )
     command = "crlft " + " ".join(sys.argv[1:]) if sys.argv and "experiment" in sys.argv else "crlft experiment"
-    result = run_experiment(config, args.work_dir, args.results_dir or results_dir(), not args.no_progress, command)
+    result = run_experiment(config, args.work_dir, args.results_dir or results_dir(), not args.no_progress, command,
+                            args.note)
     print(results_markdown(result))
     return 0
