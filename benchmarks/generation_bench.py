@@ -55,6 +55,8 @@ def machine() -> dict:
         "torch_threads": torch.get_num_threads(),
         "python": platform.python_version(),
         "torch": torch.__version__,
+        # other jobs on the machine slow every figure down: the 1-minute load average says how busy it was
+        "load_average_1min_at_start": round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None,
     }
     try:
         import bitsandbytes
