@@ -458,7 +458,11 @@ def _cli(args: argparse.Namespace) -> int:
         learning_rate=args.learning_rate, profile=args.profile, eval_limit=args.eval_limit,
         max_new_tokens=args.max_new_tokens, batch_size=args.batch_size,
     )
-    command = "crlft " + " ".join(sys.argv[1:]) if sys.argv and "experiment" in sys.argv else "crlft experiment"
+    argv = list(sys.argv[1:]) if sys.argv and "experiment" in sys.argv else ["experiment"]
+    if "--note" in argv:  # the note is recorded on its own
+        i = argv.index("--note")
+        argv[i + 1 : i + 2] = ["..."]
+    command = "crlft " + " ".join(argv)
     result = run_experiment(config, args.work_dir, args.results_dir or results_dir(), not args.no_progress, command,
                             args.note)
     print(results_markdown(result))
