@@ -64,7 +64,7 @@ PROFILES: dict[str, HardwareProfile] = {
             learning_rate=5e-4,
             gradient_checkpointing=False,
             optim="adamw_torch",
-            notes=("bitsandbytes >= 0.50 runs NF4 on CPU", "fp32 compute: CPU bf16 matmuls are slow"),
+            notes=("bitsandbytes >= 0.50 runs NF4 on CPU", "fp32 compute: exact and supported by every CPU (bf16 speed depends on the processor)"),
         ),
         HardwareProfile(
             name="t4",
