@@ -246,9 +246,9 @@ def run_training(
     last = get_last_checkpoint(str(output_dir)) if resume and output_dir.exists() else None
     if resume and last is None:
         logger.warning("--resume: no checkpoint in %s, starting from scratch", output_dir)
-    if not resume:
+    if last is None:  # a fresh start (also --resume without a checkpoint) must not append to an old log
         (output_dir / LOG_FILE).unlink(missing_ok=True)
-    elif last is not None:
+    else:
         _truncate_log(output_dir / LOG_FILE, int(Path(last).name.split("-")[-1]))
 
     trainer = CRLFTTrainer(model, args=args, train_dataset=dataset, processing_class=tokenizer,

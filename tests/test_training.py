@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import pytest
 from safetensors import safe_open
@@ -44,6 +45,16 @@ def test_resume_gives_the_same_loss_sequence(tmp_path):
     assert len(expected) == 6
     assert [round(v, 5) for _, v in resumed.losses()] == expected
     assert [round(h["loss"], 5) for h in read_log(tmp_path / "cut") if "loss" in h] == expected  # the log file too
+
+
+def test_resume_without_checkpoint_starts_a_fresh_log(tmp_path):
+    """--resume on a folder with a log but no checkpoint restarts cleanly instead of appending to the old log."""
+    out = tmp_path / "run"
+    _run(out, steps=2)
+    for checkpoint in out.glob("checkpoint-*"):
+        shutil.rmtree(checkpoint)
+    _run(out, resume=True, steps=2)
+    assert [h["step"] for h in read_log(out) if "loss" in h] == [1, 2]
 
 
 def test_output_dir_holds_adapter_tokenizer_and_log(tmp_path):
