@@ -1,0 +1,40 @@
+"""Lesson conventions that CI's nbval run cannot see for itself."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import nbformat
+import pytest
+
+LESSONS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+
+
+@pytest.mark.parametrize("path", LESSONS, ids=lambda p: p.name)
+def test_nbval_markers_stand_alone(path):
+    """nbval only honours a marker alone on its line: '# NBVAL_IGNORE_OUTPUT (why)' silently compares the output."""
+    for cell in nbformat.read(path, as_version=4).cells:
+        for line in cell.source.splitlines():
+            if "NBVAL_" in line and line.strip().startswith("#"):
+                assert re.fullmatch(r"\s*#\s*NBVAL_[A-Z_]+\s*", line), f"{path.name}: {line!r}"
+
+
+@pytest.mark.parametrize("path", LESSONS, ids=lambda p: p.name)
+def test_lesson_has_the_course_conventions(path):
+    """Each lesson opens with a Colab badge, objectives and a runtime table, installs on Colab only, has exercises."""
+    cells = nbformat.read(path, as_version=4).cells
+    intro = cells[0].source
+    assert f"colab.research.google.com/github/crlft-course/crlft-course/blob/main/notebooks/{path.name}" in intro
+    assert "Learning objectives" in intro and "| `cpu`" in intro
+    assert 'if "google.colab" in sys.modules:' in cells[1].source
+    assert any("Exercises" in c.source for c in cells if c.cell_type == "markdown")
+    assert any("Solution" in c.source for c in cells), "exercises need solutions"
+
+
+@pytest.mark.parametrize("path", LESSONS, ids=lambda p: p.name)
+def test_lesson_is_committed_with_outputs(path):
+    """Lessons are committed with the outputs of a real run, so readers see results before running anything."""
+    code = [c for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code"]
+    never_ran = [c.source.splitlines()[0] for c in code if not c.get("execution_count")]
+    assert not never_ran, f"{path.name}: cells without outputs of a run: {never_ran}"
