@@ -1,5 +1,5 @@
-"""The `crlft` command line. Each sub-command lives in the module that owns its logic; that module
-exposes `add_parser(subparsers)`, which registers the command and sets `func` (returning an exit code).
+"""The `crlft` command line. Each sub-command is a thin module of `course_utils.commands` that exposes
+`add_parser(subparsers)`, which registers the command and sets `func` (returning an exit code).
 
 Only the module of the command being run is imported, so `crlft data stats` does not pay for torch."""
 
@@ -11,12 +11,12 @@ import sys
 
 # Sub-command -> the module that registers it, in the order `crlft --help` lists them.
 COMMANDS: dict[str, str] = {
-    "doctor": "course_utils.doctor",
-    "data": "course_utils.data_cli",
-    "train": "course_utils.training",
-    "chat": "course_utils.inference",
-    "experiment": "course_utils.experiment",
-    "course": "course_utils.course_runner",
+    "doctor": "course_utils.commands.doctor",
+    "data": "course_utils.commands.data",
+    "train": "course_utils.commands.train",
+    "chat": "course_utils.commands.chat",
+    "experiment": "course_utils.commands.experiment",
+    "course": "course_utils.commands.course",
 }
 
 

@@ -20,34 +20,31 @@ from typing import Any, Iterable
 import torch
 from transformers import AddedToken, PreTrainedModel, PreTrainedTokenizerBase
 
-#: Data class -> condition string written into the role prefixes (OpenChat 3.5 naming for the expert class).
-CONDITIONS: dict[str, str] = {"expert": "GPT4 Correct", "suboptimal": "GPT3", "none": ""}
-#: The class a model is asked for at inference (and the template's default).
-DEFAULT_CONDITION = "expert"
-#: The "no condition" class used by the unconditioned baselines: plain ``User:`` / ``Assistant:`` prefixes.
-NEUTRAL_CONDITION = "none"
-#: The data classes that carry a reward (everything but the neutral prefix).
-DATA_CLASSES: tuple[str, ...] = ("expert", "suboptimal")
+from course_utils.conditions import ALIASES, PREFIXES, Condition, parse_condition
+
+#: Name -> prefix string the Jinja template accepts (the values of :class:`Condition` and their aliases).
+TEMPLATE_CONDITIONS: dict[str, str] = {**{c.value: p for c, p in PREFIXES.items()},
+                                       **{alias: PREFIXES[c] for alias, c in ALIASES.items()}}
+#: The condition a model is asked for at inference (and the template's default).
+DEFAULT_CONDITION = Condition.EXPERT
 #: End-of-turn token: closes every turn, generation stops on it.
 EOT_TOKEN = "<|end_of_turn|>"
 #: Inserted after the first character of any special-token string found inside message text.
 ESCAPE_CHAR = "\u200b"
 
 
-def condition_string(condition: str | None) -> str:
-    """The prefix string for a class name (``"expert"`` -> ``"GPT4 Correct"``); unknown names are used verbatim."""
-    if condition is None:
-        condition = DEFAULT_CONDITION
-    return CONDITIONS.get(condition, condition)
+def condition_string(condition: str | Condition) -> str:
+    """The prefix string of a condition (``"expert"`` -> ``"GPT4 Correct"``, ``"neutral"`` -> ``""``)."""
+    return PREFIXES[parse_condition(condition)]
 
 
-def role_prefix(role: str, condition: str | None = DEFAULT_CONDITION) -> str:
+def role_prefix(role: str, condition: str | Condition = DEFAULT_CONDITION) -> str:
     """The role prefix without trailing space, e.g. ``role_prefix("user", "expert") == "GPT4 Correct User:"``."""
     lead = condition_string(condition)
     return f"{lead} {role.title()}:" if lead else f"{role.title()}:"
 
 
-def generation_prompt(condition: str | None = DEFAULT_CONDITION) -> str:
+def generation_prompt(condition: str | Condition = DEFAULT_CONDITION) -> str:
     """What the template appends with ``add_generation_prompt=True`` (``"GPT4 Correct Assistant:"``)."""
     return role_prefix("assistant", condition)
 
@@ -73,12 +70,13 @@ def build_chat_template(specials: Iterable[str] = (EOT_TOKEN,)) -> str:
     """The Jinja chat template: BOS, then each turn as ``<prefix> <content><|end_of_turn|>``.
 
     System messages are written without a prefix (``<content><|end_of_turn|>``). The template variable
-    ``condition`` picks the class (a name from :data:`CONDITIONS` or a literal prefix string; default expert)."""
+    ``condition`` picks the class (a name from :data:`TEMPLATE_CONDITIONS`, or a literal prefix string for
+    servers that want another one; default expert)."""
     return (
-        "{%- set conditions = " + json.dumps(CONDITIONS) + " -%}"
+        "{%- set conditions = " + json.dumps(TEMPLATE_CONDITIONS) + " -%}"
         "{%- set specials = " + json.dumps(list(specials)) + " -%}"
         "{%- set cond_name = condition if (condition is defined and condition is not none) else '"
-        + DEFAULT_CONDITION
+        + DEFAULT_CONDITION.value
         + "' -%}"
         "{%- set lead = conditions[cond_name] if cond_name in conditions else cond_name -%}"
         "{%- set lead = lead ~ ' ' if lead else '' -%}"
@@ -100,7 +98,7 @@ def build_chat_template(specials: Iterable[str] = (EOT_TOKEN,)) -> str:
 
 def render_conversation(
     messages: list[dict[str, str]],
-    condition: str | None,
+    condition: str | Condition,
     *,
     bos_token: str | None,
     specials: Iterable[str] = (EOT_TOKEN,),
@@ -136,16 +134,44 @@ def render_conversation(
 def prepare_tokenizer(tokenizer: PreTrainedTokenizerBase) -> list[int]:
     """Install the end-of-turn token (if missing) and the conditioned chat template on `tokenizer`, in place.
 
-    Returns the ids of tokens that were added (empty if the tokenizer was already prepared). Also sets a pad token
-    (the EOS, or the end-of-turn token) when the tokenizer has none."""
-    added: list[int] = []
+    Idempotent. Returns the ids of the course's added tokens (the end-of-turn token), whether added now or by an
+    earlier call. Also sets a pad token (the EOS, or the end-of-turn token) when the tokenizer has none."""
     if EOT_TOKEN not in tokenizer.get_vocab():
         tokenizer.add_tokens([AddedToken(EOT_TOKEN, special=True, normalized=False)], special_tokens=True)
-        added.append(tokenizer.convert_tokens_to_ids(EOT_TOKEN))
     tokenizer.chat_template = build_chat_template(special_strings(tokenizer))
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token or EOT_TOKEN
-    return added
+    return [tokenizer.convert_tokens_to_ids(EOT_TOKEN)]
+
+
+def prepare_for_crlft(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase) -> list[int]:
+    """Everything C-RLFT needs on a base model and its tokenizer, in place and idempotent: the end-of-turn token
+    and conditioned template (:func:`prepare_tokenizer`), embedding rows for it (mean of the old rows), and
+    generation that stops on it. Returns the token ids whose rows must train (see :func:`trainable_token_indices`).
+
+    Training, the trainer and inference all call this one function, so they build the same model."""
+    token_ids = prepare_tokenizer(tokenizer)
+    resize_embeddings_mean(model, tokenizer)
+    set_eot_as_stop(model, tokenizer)
+    return token_ids
+
+
+def has_tied_embeddings(model: PreTrainedModel) -> bool:
+    """True when the output layer shares its weight with the input embeddings (SmolLM2; not Mistral/Llama-2)."""
+    out = model.get_output_embeddings()
+    return out is not None and out.weight.data_ptr() == model.get_input_embeddings().weight.data_ptr()
+
+
+def trainable_token_indices(model: PreTrainedModel, token_ids: list[int]) -> dict[str, list[int]]:
+    """PEFT's ``trainable_token_indices`` for the added tokens: their rows of the input embeddings *and* of the
+    output layer. PEFT follows a tied output layer by itself; an untied one (``lm_head``) must be named, or the
+    row that predicts the end of a turn would stay at its initial value."""
+    if not token_ids:
+        return {}
+    indices = {"embed_tokens": list(token_ids)}
+    if not has_tied_embeddings(model) and model.get_output_embeddings() is not None:
+        indices["lm_head"] = list(token_ids)
+    return indices
 
 
 def eot_token_id(tokenizer: PreTrainedTokenizerBase) -> int:

@@ -2,11 +2,10 @@
 
 Prints library versions, the device (GPU name, memory, compute capability, bf16), the chosen profile, whether
 bitsandbytes 4-bit works, whether the offline model is ready, and free disk and RAM. Each failed check comes
-with a one-line fix; the exit status is non-zero when any check fails."""
+with a one-line fix that points to the troubleshooting page; the exit status is non-zero when any check fails."""
 
 from __future__ import annotations
 
-import argparse
 import platform
 import shutil
 from dataclasses import dataclass
@@ -16,11 +15,14 @@ import psutil
 import torch
 
 from course_utils import models
-from course_utils.profiles import get_profile
+from course_utils.colab import repository_url
+from course_utils.profiles import PROFILES, get_profile
 
 LIBRARIES = ("torch", "transformers", "peft", "trl", "bitsandbytes", "datasets", "accelerate", "matplotlib", "gguf")
 MIN_FREE_DISK_GB = 2.0
 MIN_FREE_RAM_GB = 3.0
+TROUBLESHOOTING_PAGE = "docs/troubleshooting.md"
+TROUBLESHOOTING_URL = f"{repository_url()}/blob/main/{TROUBLESHOOTING_PAGE}"
 
 
 @dataclass(frozen=True)
@@ -33,8 +35,10 @@ class Check:
     fix: str = ""
 
     def line(self) -> str:
-        """`[OK] name: detail`, or `[FAIL] name: detail -> fix`."""
-        return f"[OK]   {self.name}: {self.detail}" if self.ok else f"[FAIL] {self.name}: {self.detail} -> fix: {self.fix}"
+        """`[OK] name: detail`, or `[FAIL] name: detail -> fix` with a pointer to the troubleshooting page."""
+        if self.ok:
+            return f"[OK]   {self.name}: {self.detail}"
+        return f"[FAIL] {self.name}: {self.detail} -> fix: {self.fix} (more in {TROUBLESHOOTING_PAGE})"
 
 
 def library_versions() -> dict[str, str | None]:
@@ -101,7 +105,8 @@ def run_checks(prepare: bool = False) -> list[Check]:
         profile = get_profile()
         checks.append(Check("profile", True, f"{profile.name}: {profile.description} (model {profile.model_id})"))
     except ValueError as exc:
-        checks.append(Check("profile", False, str(exc), "unset COURSE_PROFILE or set it to cpu, t4, 24gb or a100"))
+        checks.append(Check("profile", False, str(exc),
+                            f"unset COURSE_PROFILE or set it to one of {', '.join(PROFILES)}"))
     checks.append(check_bitsandbytes())
     checks.append(check_offline_model(prepare))
     disk = shutil.disk_usage(models.cache_dir() if models.cache_dir().exists() else models.cache_dir().anchor)
@@ -113,19 +118,13 @@ def run_checks(prepare: bool = False) -> list[Check]:
     return checks
 
 
-def doctor(args: argparse.Namespace) -> int:
-    """Print the report; exit status 1 when any check failed."""
-    checks = run_checks(prepare=args.prepare)
-    print(f"crlft doctor (Python {platform.python_version()}, {platform.system()} {platform.machine()})")
-    for check in checks:
-        print(check.line())
-    failed = [c for c in checks if not c.ok]
-    print(f"{len(checks) - len(failed)} passed, {len(failed)} failed")
-    return 1 if failed else 0
-
-
-def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    """Register `crlft doctor`."""
-    parser = subparsers.add_parser("doctor", help="check this machine and print how to fix what is missing")
-    parser.add_argument("--prepare", action="store_true", help="convert the offline model if it is not ready")
-    parser.set_defaults(func=doctor)
+def format_report(checks: list[Check]) -> str:
+    """The report the command prints: a header, one line per check, the tally and, when a check failed, the
+    troubleshooting page's URL."""
+    failed = sum(not c.ok for c in checks)
+    lines = [f"crlft doctor (Python {platform.python_version()}, {platform.system()} {platform.machine()})"]
+    lines += [check.line() for check in checks]
+    lines.append(f"{len(checks) - failed} passed, {failed} failed")
+    if failed:
+        lines.append(f"Troubleshooting: {TROUBLESHOOTING_URL}")
+    return "\n".join(lines)

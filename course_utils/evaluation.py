@@ -1,4 +1,4 @@
-"""Honest, code-checked evaluation on the held-out prompts (`data/eval.jsonl`).
+"""Honest, code-checked evaluation on the held-out prompts (the shipped `eval.jsonl`).
 
 Each prompt carries machine-checkable constraints (IFEval style); `course_utils.verifiers.verify`
 checks an answer against them. From those checks this module reports
@@ -11,42 +11,15 @@ before bootstrapping, and the per-seed scores are kept so their spread can be sh
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 
 import numpy as np
 
-DEFAULT_EVAL_PATH = Path(__file__).resolve().parent.parent / "data" / "eval.jsonl"
-
-
-# --------------------------------------------------------------------------------------------------
-# Data
-# --------------------------------------------------------------------------------------------------
-def load_eval_set(path: str | Path | None = None, limit: int | None = None) -> list[dict]:
-    """Held-out prompts (`id`, `family`, `messages`, `constraints`), in file order.
-
-    With `limit`, a family-balanced subset: families are taken in turn (round robin, file order
-    within a family) so that a reduced run still covers every family.
-    """
-    path = Path(path) if path else DEFAULT_EVAL_PATH
-    with open(path, encoding="utf-8") as fh:
-        records = [json.loads(line) for line in fh if line.strip()]
-    if limit is None or limit >= len(records):
-        return records
-    by_family: dict[str, list[dict]] = {}
-    for r in records:
-        by_family.setdefault(r.get("family", "all"), []).append(r)
-    queues = [list(v) for v in by_family.values()]
-    picked: list[dict] = []
-    while len(picked) < limit:
-        for q in queues:
-            if q and len(picked) < limit:
-                picked.append(q.pop(0))
-    order = {id(r): i for i, r in enumerate(records)}
-    return sorted(picked, key=lambda r: order[id(r)])
-
+from course_utils.conditions import Condition
+from course_utils.data.loaders import load_eval_set  # noqa: F401  (lessons call it as evaluation.load_eval_set)
+from course_utils.inference import GenerationStats, generate
+from course_utils.verifiers import verify as verify_constraints
 
 # --------------------------------------------------------------------------------------------------
 # Scoring
@@ -63,19 +36,13 @@ class PromptScore:
     failed: list[str] = field(default_factory=list)
 
 
-def _default_verify():
-    from course_utils.verifiers import verify
-
-    return verify
-
-
 def score_responses(
     records: Sequence[dict], responses: Sequence[str], verify: Callable | None = None
 ) -> list[PromptScore]:
     """Check each response against its prompt's constraints (strict: the answer as generated)."""
     if len(records) != len(responses):
         raise ValueError(f"{len(records)} prompts but {len(responses)} responses")
-    verify = verify or _default_verify()
+    verify = verify or verify_constraints
     scores = []
     for rec, resp in zip(records, responses):
         checks = verify(rec["constraints"], resp)
@@ -236,7 +203,7 @@ def paired_difference(
 class EvalRun:
     """Answers of one model under one condition on a list of prompts, and their scores."""
 
-    condition: str | None
+    condition: str  # a Condition value
     responses: list[str]
     scores: list[PromptScore]
     seconds: float
@@ -258,15 +225,13 @@ def evaluate_model(
     model,
     tokenizer,
     records: Sequence[dict],
-    condition: str | None = "expert",
+    condition: Condition | str = Condition.EXPERT,
     max_new_tokens: int = 64,
     batch_size: int = 16,
     progress: bool = False,
     verify: Callable | None = None,
 ) -> EvalRun:
     """Generate greedily for every prompt under `condition` and score the answers."""
-    from course_utils.inference import GenerationStats, generate
-
     stats = GenerationStats()
     responses = generate(
         model,
@@ -279,7 +244,7 @@ def evaluate_model(
         stats=stats,
     )
     scores = score_responses(records, responses, verify=verify)
-    return EvalRun(condition, responses, scores, stats.seconds, stats.new_tokens)
+    return EvalRun(str(condition), responses, scores, stats.seconds, stats.new_tokens)
 
 
 # --------------------------------------------------------------------------------------------------

@@ -22,18 +22,31 @@ taken, the plot, sample answers) go to `results/` (`results_dir`).
 
 from __future__ import annotations
 
-import argparse
 import gc
 import hashlib
 import json
 import os
 import platform
+import shutil
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+import matplotlib.pyplot as plt
+import psutil
 import torch
+from tqdm.auto import tqdm
+
+from course_utils.conditions import Condition
+from course_utils.data.loaders import load_eval_set, load_train_dataset
+from course_utils.evaluation import EvalRun, Summary, evaluate_model, paired_difference, summarize, summary_table
+from course_utils.inference import load_for_inference
+from course_utils.paths import runs_dir
+from course_utils.plots import plot_ablation
+from course_utils.profiles import get_profile
+from course_utils.training import run_training
 
 
 @dataclass(frozen=True)
@@ -42,7 +55,7 @@ class Variant:
 
     name: str
     method: str | None  # training method (course_utils.training.METHODS), None: the base model
-    condition: str | None  # class asked for at inference (None: the base model's own template)
+    condition: Condition  # asked for at inference (the base model's own template ignores it)
     description: str
     paper: str = ""  # the paper's corresponding row (Table 2, average of three benchmarks; secondary)
 
@@ -50,13 +63,14 @@ class Variant:
 VARIANTS: dict[str, Variant] = {
     v.name: v
     for v in (
-        Variant("base", None, None, "base model, no fine-tuning", "-"),
-        Variant("sft-mix", "sft", "none", "SFT on the mixture", "-"),
-        Variant("sft-expert", "sft-expert", "none", "SFT on the expert slice only", "64.5"),
-        Variant("crlft", "crlft", "expert", "C-RLFT, expert condition", "77.3"),
-        Variant("crlft-no-weight", "crlft-no-weight", "expert", "C-RLFT without reward weighting", "74.0"),
-        Variant("crlft-no-condition", "crlft-no-condition", "none", "C-RLFT without class conditioning", "60.5"),
-        Variant("crlft-suboptimal", "crlft", "suboptimal", "C-RLFT asked for the sub-optimal class", "-"),
+        Variant("base", None, Condition.NEUTRAL, "base model, no fine-tuning", "-"),
+        Variant("sft-mix", "sft", Condition.NEUTRAL, "SFT on the mixture", "-"),
+        Variant("sft-expert", "sft-expert", Condition.NEUTRAL, "SFT on the expert slice only", "64.5"),
+        Variant("crlft", "crlft", Condition.EXPERT, "C-RLFT, expert condition", "77.3"),
+        Variant("crlft-no-weight", "crlft-no-weight", Condition.EXPERT, "C-RLFT without reward weighting", "74.0"),
+        Variant("crlft-no-condition", "crlft-no-condition", Condition.NEUTRAL, "C-RLFT without class conditioning",
+                "60.5"),
+        Variant("crlft-suboptimal", "crlft", Condition.SUBOPTIMAL, "C-RLFT asked for the sub-optimal class", "-"),
     )
 }
 
@@ -79,12 +93,24 @@ class ExperimentConfig:
     n_boot: int = 2000
 
     def fingerprint(self) -> str:
-        """Short hash of the settings that affect the numbers (not the variant list)."""
+        """Short hash of what affects the numbers: the settings (not the variant list) and the code."""
         d = asdict(self)
         d.pop("variants")
         d.pop("seeds")
         d.pop("n_boot")
+        d["code"] = code_fingerprint()
         return hashlib.sha1(json.dumps(d, sort_keys=True).encode()).hexdigest()[:10]
+
+
+def code_fingerprint() -> str:
+    """The package version and a hash of every source and data file of ``course_utils``: a cached training or
+    evaluation made by other code is never reused."""
+    root = Path(__file__).resolve().parent
+    digest = hashlib.sha1(metadata.version("crlft-course").encode())
+    for path in sorted(p for p in root.rglob("*") if p.suffix in (".py", ".jsonl", ".json", ".yaml")):
+        digest.update(path.relative_to(root).as_posix().encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:12]
 
 
 def machine_info() -> dict[str, Any]:
@@ -100,8 +126,6 @@ def machine_info() -> dict[str, Any]:
         "torch_threads": torch.get_num_threads(), "python": platform.python_version(), "torch": torch.__version__,
     }
     try:
-        import psutil
-
         info["ram_gb"] = round(psutil.virtual_memory().total / 2**30, 1)
     except ImportError:
         pass
@@ -145,12 +169,13 @@ def _plan(config: ExperimentConfig) -> list[tuple[str, int | None, str]]:
 class Experiment:
     """Runs (or resumes) the plan and summarises it. `work_dir` holds runs and evaluations."""
 
-    def __init__(self, config: ExperimentConfig, work_dir: str | Path | None = None, progress: bool = True):
-        from course_utils.paths import runs_dir
-
+    def __init__(self, config: ExperimentConfig, work_dir: str | Path | None = None, progress: bool = True,
+                 fresh: bool = False):
         self.config = config
         root = Path(work_dir) if work_dir else runs_dir() / "experiment"
         self.dir = root / config.fingerprint()
+        if fresh and self.dir.exists():  # asked for: every training and evaluation of these settings is redone
+            shutil.rmtree(self.dir)
         self.progress = progress
         self._records: list[dict] | None = None
 
@@ -163,8 +188,6 @@ class Experiment:
 
     def records(self) -> list[dict]:
         """The held-out prompts this experiment scores."""
-        from course_utils.evaluation import load_eval_set
-
         if self._records is None:
             self._records = load_eval_set(self.config.eval_path, limit=self.config.eval_limit)
         return self._records
@@ -181,8 +204,6 @@ class Experiment:
     # ---- steps ----
     def train(self, seed: int, method: str) -> dict:
         """Train (or resume) one run; returns its timing record."""
-        from course_utils.training import load_train_dataset, run_training
-
         out = self.run_dir(seed, method)
         if self._trained(seed, method):
             return json.loads((out / "crlft_run.json").read_text())
@@ -197,19 +218,12 @@ class Experiment:
 
     def evaluate(self, seed: int | None, variant: str):
         """Evaluate one variant (reusing a finished evaluation); returns its `EvalRun`."""
-        from course_utils.evaluation import EvalRun, evaluate_model
-        from course_utils.inference import load_for_inference
-
         path = self.eval_path(seed, variant)
         if path.exists():
             return EvalRun.from_dict(json.loads(path.read_text()))
         v = VARIANTS[variant]
         adapter = None if v.method is None else self.run_dir(seed, v.method)
-        model_id = None
-        if adapter is None:
-            from course_utils.profiles import get_profile
-
-            model_id = get_profile(self.config.profile).model_id
+        model_id = get_profile(self.config.profile).model_id if adapter is None else None
         model, tok = load_for_inference(adapter, model_id=model_id, precision=self.config.precision)
         run = evaluate_model(
             model, tok, self.records(), condition=v.condition, max_new_tokens=self.config.max_new_tokens,
@@ -235,8 +249,6 @@ class Experiment:
         plan = _plan(self.config)
         bar = None
         if self.progress:
-            from tqdm.auto import tqdm
-
             bar = tqdm(plan, desc="experiment", unit="step")
         for kind, seed, name in plan:
             key = f"{kind}:{seed}:{name}"
@@ -269,8 +281,6 @@ class Experiment:
 
     def runs(self, variant: str) -> list:
         """The finished evaluations of a variant (one per seed; the base has one)."""
-        from course_utils.evaluation import EvalRun
-
         seeds: list[int | None] = [None] if VARIANTS[variant].method is None else list(self.config.seeds)
         out = []
         for s in seeds:
@@ -281,8 +291,6 @@ class Experiment:
 
     def summary(self) -> dict:
         """Summaries per variant, paired differences against C-RLFT, timings and settings (JSON-able)."""
-        from course_utils.evaluation import paired_difference, summarize
-
         summaries, scores = {}, {}
         for name in self.config.variants:
             runs = self.runs(name)
@@ -327,8 +335,6 @@ class Experiment:
 # --------------------------------------------------------------------------------------------------
 def results_markdown(result: dict) -> str:
     """The results as markdown: settings, main table beside the paper, per family, paired differences."""
-    from course_utils.evaluation import Summary, summary_table
-
     cfg = result["config"]
     summaries = {k: Summary.from_dict(v) for k, v in result["summaries"].items()}
     lines = [
@@ -374,9 +380,6 @@ def results_markdown(result: dict) -> str:
 
 def write_results(exp: Experiment, result: dict, results_dir: str | Path) -> dict[str, Path]:
     """Write experiment.json, experiment.md, experiment.png and samples.json into `results_dir`."""
-    from course_utils.evaluation import Summary
-    from course_utils.plots import plot_ablation
-
     out = Path(results_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = {"json": out / "experiment.json", "md": out / "experiment.md", "png": out / "experiment.png",
@@ -387,8 +390,6 @@ def write_results(exp: Experiment, result: dict, results_dir: str | Path) -> dic
     summaries = {k: Summary.from_dict(v) for k, v in result["summaries"].items()}
     fig = plot_ablation(summaries, title=f"{result['n_prompts']} held-out prompts, seeds {list(result['config']['seeds'])}")
     fig.savefig(paths["png"], dpi=110, bbox_inches="tight")
-    import matplotlib.pyplot as plt
-
     plt.close(fig)
     return paths
 
@@ -396,10 +397,13 @@ def write_results(exp: Experiment, result: dict, results_dir: str | Path) -> dic
 def run_experiment(
     config: ExperimentConfig | None = None, work_dir: str | Path | None = None,
     results_dir: str | Path | None = None, progress: bool = True, command: str = "", note: str = "",
+    fresh: bool = False,
 ) -> dict:
-    """Run (or resume) the experiment and, with `results_dir`, write its results there. Returns the result dict."""
+    """Run (or resume) the experiment and, with `results_dir`, write its results there. Returns the result dict.
+
+    Finished trainings and evaluations of the same settings and code are reused; `fresh=True` redoes them all."""
     config = config or ExperimentConfig()
-    exp = Experiment(config, work_dir, progress)
+    exp = Experiment(config, work_dir, progress, fresh)
     exp.dir.mkdir(parents=True, exist_ok=True)
     meta = exp.dir / "wall.json"
     prev = json.loads(meta.read_text()) if meta.exists() else {}
@@ -413,57 +417,3 @@ def run_experiment(
     if results_dir is not None:
         write_results(exp, result, results_dir)
     return result
-
-
-# --------------------------------------------------------------------------------------------------
-# `crlft experiment`
-# --------------------------------------------------------------------------------------------------
-def add_parser(subparsers) -> None:
-    """Register `crlft experiment`."""
-    p = subparsers.add_parser(
-        "experiment", help="the headline ablation: base, SFT, expert-only SFT, C-RLFT and its ablations",
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    p.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated subset of: " + ", ".join(VARIANTS))
-    p.add_argument("--seeds", default="0", help="comma-separated seeds, e.g. 0,1,2")
-    p.add_argument("--max-steps", type=int, default=ExperimentConfig.max_steps)
-    p.add_argument("--learning-rate", type=float, default=None)
-    p.add_argument("--profile", default="cpu")
-    p.add_argument("--eval-limit", type=int, default=None, help="family-balanced subset of the held-out prompts")
-    p.add_argument("--max-new-tokens", type=int, default=ExperimentConfig.max_new_tokens)
-    p.add_argument("--batch-size", type=int, default=ExperimentConfig.batch_size)
-    p.add_argument("--work-dir", default=None, help="runs and evaluations (default runs/experiment)")
-    p.add_argument("--results-dir", default=None, help="where to write the results (default results/)")
-    p.add_argument("--threads", type=int, default=None,
-                   help="torch CPU threads; use 1 on a CPU shared with other jobs (oversubscribed OpenMP threads "
-                        "spin and can run 10x slower)")
-    p.add_argument("--no-progress", action="store_true")
-    p.add_argument("--note", default="", help="a remark recorded with the results (e.g. how the run was split)")
-    p.set_defaults(func=_cli)
-
-
-def _cli(args: argparse.Namespace) -> int:
-    import sys
-
-    from course_utils.paths import results_dir
-
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    variants = tuple(v.strip() for v in args.variants.split(",") if v.strip())
-    unknown = [v for v in variants if v not in VARIANTS]
-    if unknown:
-        raise SystemExit(f"unknown variant(s) {unknown}; choose from {list(VARIANTS)}")
-    config = ExperimentConfig(
-        variants=variants, seeds=tuple(int(s) for s in args.seeds.split(",")), max_steps=args.max_steps,
-        learning_rate=args.learning_rate, profile=args.profile, eval_limit=args.eval_limit,
-        max_new_tokens=args.max_new_tokens, batch_size=args.batch_size,
-    )
-    argv = list(sys.argv[1:]) if sys.argv and "experiment" in sys.argv else ["experiment"]
-    if "--note" in argv:  # the note is recorded on its own
-        i = argv.index("--note")
-        argv[i + 1 : i + 2] = ["..."]
-    command = "crlft " + " ".join(argv)
-    result = run_experiment(config, args.work_dir, args.results_dir or results_dir(), not args.no_progress, command,
-                            args.note)
-    print(results_markdown(result))
-    return 0

@@ -3,14 +3,13 @@ into a full-precision copy and re-quantize it; batched greedy generation under a
 (expert by default, any class selectable) that stops on the end-of-turn token; streaming output for
 `crlft chat` and for a chat cell in a notebook.
 
-A prompt is a list of chat messages without the final assistant answer (the `messages` of
-`data/eval.jsonl`). The condition is passed to the tokenizer's chat template as `condition=...`; a
-tokenizer without the conditioned template (the base model's own) simply ignores it.
+A prompt is a list of chat messages without the final assistant answer (the `messages` of the shipped
+`eval.jsonl`). The condition (a :class:`~course_utils.conditions.Condition`) is passed to the tokenizer's chat
+template as `condition=...`; a tokenizer without the conditioned template (the base model's own) ignores it.
 """
 
 from __future__ import annotations
 
-import argparse
 import sys
 import threading
 import time
@@ -19,8 +18,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
+from peft import PeftModel
+from transformers import AutoTokenizer
 
-END_OF_TURN = "<|end_of_turn|>"
+from course_utils.conditioning import EOT_TOKEN, prepare_for_crlft
+from course_utils.conditions import Condition, parse_condition
+from course_utils.models import load_model_and_tokenizer
+
 PRECISIONS = ("fp32", "bf16", "fp16", "nf4", "fp4")
 
 Messages = list[dict[str, str]]
@@ -31,17 +35,7 @@ Messages = list[dict[str, str]]
 # --------------------------------------------------------------------------------------------------
 def _adapter_tokenizer(adapter_dir: str | Path):
     """The tokenizer saved beside an adapter (it carries the conditioned template and end-of-turn token)."""
-    from transformers import AutoTokenizer
-
     return AutoTokenizer.from_pretrained(str(adapter_dir))
-
-
-def _match_vocab(model, tokenizer) -> None:
-    """Grow the embedding matrix when the tokenizer gained tokens (e.g. `<|end_of_turn|>`), the same
-    deterministic way the trainer did (new rows = mean of the old ones), so the adapter fits its base."""
-    from course_utils.conditioning import resize_embeddings_mean
-
-    resize_embeddings_mean(model, tokenizer)
 
 
 def load_for_inference(
@@ -61,9 +55,10 @@ def load_for_inference(
     - adapter, `merge=True`: the base in fp32, the adapter merged into its weights, saved to
       `merged_dir` (default `<adapter_dir>/merged`), then re-loaded at `precision`. This is what you
       serve: one plain checkpoint, no adapter overhead.
-    """
-    from course_utils.models import load_model_and_tokenizer
 
+    The base gets the same C-RLFT preparation as in training (:func:`course_utils.conditioning.prepare_for_crlft`),
+    so the adapter fits it and generation stops on the end-of-turn token.
+    """
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
     if adapter_dir is None:
@@ -84,12 +79,10 @@ def load_for_inference(
         model.eval()
         return model, tokenizer
 
-    from peft import PeftModel
-
     base, _ = load_model_and_tokenizer(
         model_id, precision=precision, double_quant=double_quant, compute_dtype=compute_dtype
     )
-    _match_vocab(base, tokenizer)
+    prepare_for_crlft(base, tokenizer)
     model = PeftModel.from_pretrained(base, str(adapter_dir), is_trainable=False)
     model.eval()
     return model, tokenizer
@@ -102,16 +95,12 @@ def merge_adapter(adapter_dir: str | Path, out_dir: str | Path, model_id: str | 
     precision and re-quantizing the result quantizes base and update together, once. Reuses an
     existing merge in `out_dir`.
     """
-    from peft import PeftModel
-
-    from course_utils.models import load_model_and_tokenizer
-
     out = Path(out_dir)
     if (out / "config.json").exists() and any(out.glob("*.safetensors")):
         return out
     tokenizer = _adapter_tokenizer(adapter_dir)
     base, _ = load_model_and_tokenizer(model_id, precision="fp32")
-    _match_vocab(base, tokenizer)
+    prepare_for_crlft(base, tokenizer)
     model = PeftModel.from_pretrained(base, str(adapter_dir)).merge_and_unload()
     out.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(str(out), safe_serialization=True)
@@ -126,18 +115,18 @@ def stop_token_ids(tokenizer) -> list[int]:
     """Token ids that end a turn: `<|end_of_turn|>` when the tokenizer has it, and its eos token."""
     ids: list[int] = []
     vocab = tokenizer.get_vocab()
-    if END_OF_TURN in vocab:
-        ids.append(vocab[END_OF_TURN])
+    if EOT_TOKEN in vocab:
+        ids.append(vocab[EOT_TOKEN])
     if tokenizer.eos_token_id is not None and tokenizer.eos_token_id not in ids:
         ids.append(tokenizer.eos_token_id)
     return ids
 
 
-def render_prompt(tokenizer, messages: Messages, condition: str | None = "expert") -> str:
-    """The prompt text for `messages` under `condition` (None: the template's default), ending with
-    the assistant's generation prefix."""
-    kwargs = {} if condition is None else {"condition": condition}
-    return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True, **kwargs)
+def render_prompt(tokenizer, messages: Messages, condition: Condition | str = Condition.EXPERT) -> str:
+    """The prompt text for `messages` under `condition` (expert, suboptimal or neutral), ending with the
+    assistant's generation prefix."""
+    return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True,
+                                         condition=parse_condition(condition).value)
 
 
 def _model_device(model) -> torch.device:
@@ -145,7 +134,7 @@ def _model_device(model) -> torch.device:
 
 
 def _clean(text: str) -> str:
-    return text.split(END_OF_TURN)[0].strip()
+    return text.split(EOT_TOKEN)[0].strip()
 
 
 @dataclass
@@ -167,7 +156,7 @@ def generate(
     model,
     tokenizer,
     prompts: Sequence[Messages],
-    condition: str | None = "expert",
+    condition: Condition | str = Condition.EXPERT,
     max_new_tokens: int = 64,
     batch_size: int = 16,
     do_sample: bool = False,
@@ -237,7 +226,7 @@ def stream_generate(
     model,
     tokenizer,
     messages: Messages,
-    condition: str | None = "expert",
+    condition: Condition | str = Condition.EXPERT,
     max_new_tokens: int = 128,
     do_sample: bool = False,
     temperature: float = 0.7,
@@ -273,8 +262,8 @@ def stream_generate(
     thread = threading.Thread(target=run, daemon=True)
     thread.start()
     for piece in streamer:
-        if END_OF_TURN in piece:
-            piece = piece.split(END_OF_TURN)[0]
+        if EOT_TOKEN in piece:
+            piece = piece.split(EOT_TOKEN)[0]
         if piece:
             yield piece
     thread.join()
@@ -293,7 +282,7 @@ class ChatSession:
         self,
         model,
         tokenizer,
-        condition: str | None = "expert",
+        condition: Condition | str = Condition.EXPERT,
         system: str | None = None,
         max_new_tokens: int = 128,
         out=None,
@@ -323,59 +312,3 @@ class ChatSession:
         answer = "".join(parts).strip()
         self.history.append({"role": "assistant", "content": answer})
         return answer
-
-
-# --------------------------------------------------------------------------------------------------
-# `crlft chat`
-# --------------------------------------------------------------------------------------------------
-CHAT_HELP = "commands: /condition NAME (e.g. expert, suboptimal), /reset, /quit"
-
-
-def _chat(args: argparse.Namespace) -> int:
-    model, tokenizer = load_for_inference(
-        args.adapter, model_id=args.model, precision=args.precision, merge=args.merge
-    )
-    condition = None if args.condition == "none" else args.condition
-    session = ChatSession(model, tokenizer, condition, args.system, args.max_new_tokens)
-    interactive = sys.stdin.isatty()
-    if interactive:
-        print(f"crlft chat: {args.precision}, condition={condition}. {CHAT_HELP}")
-    while True:
-        try:
-            line = input("you> " if interactive else "")
-        except EOFError:
-            break
-        line = line.strip()
-        if not line:
-            continue
-        if line in ("/quit", "/exit"):
-            break
-        if line == "/reset":
-            session.reset()
-            continue
-        if line.startswith("/condition"):
-            name = line.split(maxsplit=1)[1] if " " in line else "expert"
-            session.condition = None if name == "none" else name
-            print(f"condition = {session.condition}")
-            continue
-        if interactive:
-            print("bot> ", end="", flush=True)
-        session.say(line)
-    return 0
-
-
-def add_parser(subparsers) -> None:
-    """Register `crlft chat`."""
-    p = subparsers.add_parser(
-        "chat",
-        help="chat with the base model or a trained adapter, streamed, in 4 bits by default",
-        description="Interactive chat (reads stdin line by line when it is not a terminal). " + CHAT_HELP,
-    )
-    p.add_argument("--adapter", help="directory of a trained LoRA adapter (with its tokenizer)")
-    p.add_argument("--model", help="base model id or path (default: the profile's model)")
-    p.add_argument("--precision", default="nf4", choices=PRECISIONS)
-    p.add_argument("--merge", action="store_true", help="merge the adapter in fp32, then re-quantize")
-    p.add_argument("--condition", default="expert", help="class to condition on ('none': template default)")
-    p.add_argument("--system", help="optional system prompt")
-    p.add_argument("--max-new-tokens", type=int, default=128)
-    p.set_defaults(func=_chat)

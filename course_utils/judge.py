@@ -26,6 +26,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from course_utils.conditions import Condition
+
 Messages = list[dict[str, str]]
 
 SINGLE_SYSTEM = "You are a helpful assistant."
@@ -138,7 +140,7 @@ class TransformersJudge:
             self.model,
             self.tokenizer,
             list(conversations),
-            condition=None,
+            condition=Condition.NEUTRAL,  # the judge's own template ignores it
             max_new_tokens=self.max_new_tokens,
             batch_size=self.batch_size,
         )

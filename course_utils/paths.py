@@ -1,15 +1,16 @@
-"""Where the course's folders are, whether a lesson runs from `notebooks/`, the repository root or Colab."""
+"""Where the course's folders are, whether a lesson runs from `notebooks/`, the repository root or Colab.
+
+The shipped data travel inside the package (`course_utils.data.loaders`); the folders here belong to a checkout
+of the repository. `CRLFT_RUNS_DIR` moves training runs elsewhere, e.g. to a mounted Google Drive on Colab, so
+checkpoints and adapters survive a disconnect."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[1]  # the package is installed editable from the repository
-
-
-def data_dir() -> Path:
-    """The shipped data folder (`data/`)."""
-    return REPO_ROOT / "data"
+REPO_ROOT = Path(__file__).resolve().parents[1]  # the checkout, when the package is installed editable
+RUNS_ENV = "CRLFT_RUNS_DIR"
 
 
 def notebooks_dir() -> Path:
@@ -23,5 +24,8 @@ def results_dir() -> Path:
 
 
 def runs_dir() -> Path:
-    """Scratch space for training runs made by the lessons (`runs/`, ignored by git)."""
-    return REPO_ROOT / "runs"
+    """Training runs and cached evaluations: `$CRLFT_RUNS_DIR`, else `runs/` of the checkout (ignored by git),
+    else `runs/` in the working directory (a plain `pip install`)."""
+    if os.environ.get(RUNS_ENV):
+        return Path(os.environ[RUNS_ENV]).expanduser()
+    return REPO_ROOT / "runs" if (REPO_ROOT / "pyproject.toml").exists() else Path.cwd() / "runs"

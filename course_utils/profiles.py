@@ -1,17 +1,23 @@
 """Hardware profiles: one place that fixes the model and training settings for each kind of machine.
 
-A profile is chosen automatically from the hardware (no CUDA -> `cpu`; by GPU memory otherwise) and can be
-overridden with the environment variable `COURSE_PROFILE`."""
+A profile is chosen automatically from the hardware and can be overridden with the environment variable
+`COURSE_PROFILE`: no CUDA -> `cpu`; a GPU of up to 16 GiB (a free Colab T4) -> `workshop`, the offline model on the
+GPU, so a lesson runs in minutes with no download; a larger GPU -> the largest hub profile that fits its memory.
+The `t4` profile (a 1.7B hub model) stays available by name for the full-size experience on a T4.
+
+`workshop` computes in bf16 on Ampere or newer (compute capability >= 8) and in fp16 on older GPUs (the T4 is
+7.5): `get_profile` picks the dtype for the GPU it runs on."""
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import torch
 
 OFFLINE_MODEL_ID = "offline/SmolLM2-135M-Instruct"
 PROFILE_ENV = "COURSE_PROFILE"
+WORKSHOP_MAX_GB = 16.0  # GPUs up to this memory (GiB) get the workshop profile
 
 
 @dataclass(frozen=True)
@@ -33,6 +39,7 @@ class HardwareProfile:
     learning_rate: float = 2e-4
     gradient_checkpointing: bool = True
     optim: str = "paged_adamw_8bit"
+    gated: bool = False  # the model's licence must be accepted on the hub (and a token used) before download
     notes: tuple[str, ...] = field(default_factory=tuple)
 
     @property
@@ -65,6 +72,24 @@ PROFILES: dict[str, HardwareProfile] = {
             gradient_checkpointing=False,
             optim="adamw_torch",
             notes=("bitsandbytes >= 0.50 runs NF4 on CPU", "fp32 compute: exact and supported by every CPU (bf16 speed depends on the processor)"),
+        ),
+        HardwareProfile(
+            name="workshop",
+            description="Any CUDA GPU up to 16 GB (free Colab T4): the offline model in QLoRA on the GPU, no download",
+            model_id=OFFLINE_MODEL_ID,
+            min_memory_gb=7,  # memory.estimate_for_profile: about 5.5 GiB (activations of batch 16, no checkpointing)
+            quantization="nf4",
+            compute_dtype=torch.float16,  # bf16 on compute capability >= 8: see `get_profile`
+            max_seq_length=256,
+            batch_size=16,
+            grad_accum=1,
+            lora_r=16,
+            lora_alpha=32,
+            learning_rate=5e-4,
+            gradient_checkpointing=False,
+            optim="adamw_torch",
+            notes=("the cpu profile's settings with a GPU-sized batch",
+                   "fp16 compute below compute capability 8 (T4), bf16 from Ampere on"),
         ),
         HardwareProfile(
             name="t4",
@@ -107,27 +132,38 @@ PROFILES: dict[str, HardwareProfile] = {
             lora_r=64,
             lora_alpha=16,
             learning_rate=1e-4,
+            gated=True,
         ),
     )
 }
 
 
 def detect_profile_name() -> str:
-    """Pick a profile from the hardware: `cpu` without CUDA, otherwise by the first GPU's memory."""
+    """Pick a profile from the hardware: `cpu` without CUDA (or on a GPU too small even for `workshop`),
+    `workshop` on a GPU of up to `WORKSHOP_MAX_GB`, else the largest hub profile that fits the first GPU's memory."""
     if not torch.cuda.is_available():
         return "cpu"
     total_gb = torch.cuda.get_device_properties(0).total_memory / 2**30
-    fitting = [p for p in PROFILES.values() if p.name != "cpu" and p.min_memory_gb <= total_gb]
-    if not fitting:
-        return "cpu"
+    if total_gb <= WORKSHOP_MAX_GB:
+        return "workshop" if total_gb >= PROFILES["workshop"].min_memory_gb else "cpu"
+    fitting = [p for p in PROFILES.values() if not p.is_offline_model and p.min_memory_gb <= total_gb]
     return max(fitting, key=lambda p: p.min_memory_gb).name
+
+
+def _for_this_gpu(profile: HardwareProfile) -> HardwareProfile:
+    """`workshop` with bf16 compute on a GPU of compute capability >= 8 (Ampere or newer); other profiles as they are.
+
+    The capability decides, not `torch.cuda.is_bf16_supported()`, which reports True on a T4 (emulated bf16)."""
+    if profile.name == "workshop" and torch.cuda.is_available() and torch.cuda.get_device_properties(0).major >= 8:
+        return replace(profile, compute_dtype=torch.bfloat16)
+    return profile
 
 
 def get_profile(name: str | None = None) -> HardwareProfile:
     """The profile called `name`, else `$COURSE_PROFILE`, else the auto-detected one."""
     chosen = name or os.environ.get(PROFILE_ENV) or detect_profile_name()
     try:
-        return PROFILES[chosen]
+        return _for_this_gpu(PROFILES[chosen])
     except KeyError:
         raise ValueError(
             f"Unknown profile {chosen!r} (from {'argument' if name else PROFILE_ENV}); "

@@ -6,25 +6,26 @@ once as a whole string, so the ids are exactly those ``tokenizer.apply_chat_temp
 * 0 on BOS, the system prompt, every role prefix and every user turn;
 * the conversation's class weight on each assistant message's content **and** its end-of-turn token.
 
-Conversations left with no trainable token (no assistant turn, a zero weight, or truncated away) are dropped *and
-reported* in a :class:`TokenizationReport`, never silently.
+The weight of a conversation is its ``weight`` field, written by labeling (:mod:`course_utils.data.labeling`);
+``weighted=False`` makes it 1. Conversations left with no trainable token (no assistant turn, a zero weight, or
+truncated away) are dropped, and conversations cut at ``max_length`` are counted with the tokens and the
+trainable weight they lost: all of it in a :class:`TokenizationReport`, never silently.
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 from datasets import Dataset
 from transformers import PreTrainedTokenizerBase
 
-from course_utils.conditioning import DATA_CLASSES, NEUTRAL_CONDITION, render_conversation, special_strings
+from course_utils.conditioning import render_conversation, special_strings
+from course_utils.conditions import DATA_CLASSES, Condition, class_index
 
 logger = logging.getLogger(__name__)
 
-#: Default class rewards of C-RLFT (OpenChat): expert 1.0, sub-optimal 0.1.
-DEFAULT_CLASS_WEIGHTS: dict[str, float] = {"expert": 1.0, "suboptimal": 0.1}
 #: Columns the trainer reads from a tokenised dataset.
 TOKENIZED_COLUMNS = ("input_ids", "labels", "loss_weights", "token_classes")
 
@@ -36,6 +37,9 @@ class TokenizationReport:
     kept: int = 0
     dropped: list[dict[str, str]] = field(default_factory=list)  # {"id", "reason"}
     truncated: int = 0
+    truncated_tokens: int = 0
+    truncated_weight: float = 0.0
+    trainable_weight: float = 0.0
     tokens: int = 0
     trainable_tokens: dict[str, int] = field(default_factory=dict)
     conversations: dict[str, int] = field(default_factory=dict)
@@ -44,30 +48,36 @@ class TokenizationReport:
         """One line for logs and notebooks."""
         per_class = ", ".join(f"{c}: {n} conv / {self.trainable_tokens.get(c, 0)} trainable tok"
                               for c, n in sorted(self.conversations.items()))
+        cut = ""
+        if self.truncated:
+            cut = (f" ({self.truncated_tokens} tokens, {100 * self.truncated_weight_share:.1f} % of the trainable "
+                   f"weight cut)")
         return (f"kept {self.kept} conversations ({per_class}); {self.tokens} tokens; "
-                f"truncated {self.truncated}; dropped {len(self.dropped)}")
+                f"truncated {self.truncated}{cut}; dropped {len(self.dropped)}")
 
-
-def class_index(name: str) -> int:
-    """Stable integer id of a data class (its position in :data:`DATA_CLASSES`); -1 if unknown."""
-    return DATA_CLASSES.index(name) if name in DATA_CLASSES else -1
+    @property
+    def truncated_weight_share(self) -> float:
+        """Share of the trainable weight (before truncation) that truncation cut away."""
+        total = self.trainable_weight + self.truncated_weight
+        return self.truncated_weight / total if total else 0.0
 
 
 def tokenize_conversation(
     messages: list[dict[str, str]],
     tokenizer: PreTrainedTokenizerBase,
     *,
-    condition: str,
+    condition: str | Condition,
     weight: float,
     data_class: str | None = None,
     max_length: int | None = None,
     normalize_by_length: bool = False,
     specials: list[str] | None = None,
 ) -> dict[str, Any]:
-    """Tokenise one conversation rendered under `condition` (a class name or ``"none"``).
+    """Tokenise one conversation rendered under `condition` (a :class:`Condition` or its name).
 
     Returns ``input_ids``, ``labels`` (-100 where the weight is 0), ``loss_weights`` (floats), ``token_classes``
-    (class id of `data_class` on trainable tokens, -1 elsewhere) and ``truncated`` (bool). With
+    (class id of `data_class` on trainable tokens, -1 elsewhere), ``truncated`` (bool), and ``cut_tokens`` /
+    ``cut_weight`` (what truncation removed). With
     `normalize_by_length`, each assistant message's weight is divided by its token count (per-message mean)."""
     specials = special_strings(tokenizer) if specials is None else specials
     text, spans = render_conversation(messages, condition, bos_token=tokenizer.bos_token, specials=specials)
@@ -91,13 +101,15 @@ def tokenize_conversation(
             if s >= 0:
                 weights[t] = weight / counts[s] if normalize_by_length else weight
     truncated = max_length is not None and len(ids) > max_length
+    cut_tokens, cut_weight = 0, 0.0
     if truncated:
+        cut_tokens, cut_weight = len(ids) - max_length, sum(weights[max_length:])
         ids, weights = ids[:max_length], weights[:max_length]
     cls = class_index(data_class) if data_class is not None else -1
     labels = [i if w > 0 else -100 for i, w in zip(ids, weights)]
     token_classes = [cls if w > 0 else -1 for w in weights]
     return {"input_ids": ids, "labels": labels, "loss_weights": weights, "token_classes": token_classes,
-            "truncated": truncated}
+            "truncated": truncated, "cut_tokens": cut_tokens, "cut_weight": cut_weight}
 
 
 def tokenize_dataset(
@@ -106,36 +118,34 @@ def tokenize_dataset(
     *,
     conditioned: bool = True,
     weighted: bool = True,
-    class_weights: Mapping[str, float] | None = None,
     max_length: int | None = None,
     normalize_by_length: bool = False,
 ) -> tuple[Dataset, TokenizationReport]:
-    """Tokenise a labeled dataset (``messages``, ``condition``, optional ``weight``, ``id``) for the trainer.
+    """Tokenise a labeled dataset (``messages``, ``condition``, ``weight``, ``id``) for the trainer.
 
     `conditioned=False` renders every conversation with the neutral prefix; `weighted=False` gives every
-    assistant token weight 1. Otherwise the weight is ``class_weights[condition]`` when `class_weights` is given,
-    else the row's ``weight`` column. Returns the dataset (columns :data:`TOKENIZED_COLUMNS` plus ``id``,
-    ``condition``) and a report of what was kept and dropped."""
+    assistant token weight 1, otherwise each conversation's ``weight`` is used. Returns the dataset (columns
+    :data:`TOKENIZED_COLUMNS` plus ``id``, ``condition``) and a report of what was kept, cut and dropped."""
+    missing = [c for c in ("messages", "condition", *(("weight",) if weighted else ())) if c not in dataset.column_names]
+    if missing:
+        raise ValueError(f"the dataset lacks the column(s) {missing}: label it first "
+                         "(course_utils.data.labeling.label_by_source or label_by_score)")
     specials = special_strings(tokenizer)
     report = TokenizationReport()
     rows: dict[str, list] = {c: [] for c in (*TOKENIZED_COLUMNS, "id", "condition")}
-    has_weight = "weight" in dataset.column_names
     for index, example in enumerate(dataset):
-        data_class = example.get("condition") or "expert"
         sample_id = str(example.get("id", index))
-        if not weighted:
-            weight = 1.0
-        elif class_weights is not None:
-            if data_class not in class_weights:
-                raise KeyError(f"no class weight for condition {data_class!r} (row {sample_id})")
-            weight = float(class_weights[data_class])
-        elif has_weight and example["weight"] is not None:
-            weight = float(example["weight"])
-        else:
-            weight = DEFAULT_CLASS_WEIGHTS.get(data_class, 1.0)
+        data_class = example["condition"]
+        if data_class not in DATA_CLASSES:
+            raise ValueError(f"record {index} (id {sample_id!r}): condition: unknown class {data_class!r} "
+                             f"(expected one of {[c.value for c in DATA_CLASSES]})")
+        weight = float(example["weight"]) if weighted else 1.0
+        if weighted and not (weight >= 0 and weight != float("inf")):
+            raise ValueError(f"record {index} (id {sample_id!r}): weight: is {example['weight']!r}, "
+                             "expected a finite number >= 0")
         out = tokenize_conversation(
             example["messages"], tokenizer,
-            condition=data_class if conditioned else NEUTRAL_CONDITION,
+            condition=data_class if conditioned else Condition.NEUTRAL,
             weight=weight, data_class=data_class, max_length=max_length,
             normalize_by_length=normalize_by_length, specials=specials,
         )
@@ -144,21 +154,27 @@ def tokenize_dataset(
             if not any(m["role"] == "assistant" for m in example["messages"]):
                 reason = "no assistant turn"
             elif weight == 0:
-                reason = "class weight is 0"
+                reason = "weight is 0"
             else:
                 reason = f"assistant turns truncated away (max_length={max_length})"
             report.dropped.append({"id": sample_id, "reason": reason})
             continue
         report.kept += 1
         report.truncated += int(out["truncated"])
+        report.truncated_tokens += out["cut_tokens"]
+        report.truncated_weight += out["cut_weight"]
+        report.trainable_weight += sum(out["loss_weights"])
         report.tokens += len(out["input_ids"])
         report.conversations[data_class] = report.conversations.get(data_class, 0) + 1
         report.trainable_tokens[data_class] = report.trainable_tokens.get(data_class, 0) + n_trainable
         for column in TOKENIZED_COLUMNS:
             rows[column].append(out[column])
         rows["id"].append(sample_id)
-        rows["condition"].append(data_class)
+        rows["condition"].append(str(data_class))
     if report.dropped:
         logger.warning("C-RLFT tokenisation dropped %d conversation(s) with no trainable token: %s",
                        len(report.dropped), report.dropped[:5])
+    if report.truncated:
+        logger.warning("C-RLFT tokenisation cut %d conversation(s) at max_length=%s: %s", report.truncated,
+                       max_length, report.summary())
     return Dataset.from_dict(rows), report

@@ -24,23 +24,41 @@ from trl import SFTConfig, SFTTrainer
 from trl.data_utils import pack_dataset
 from trl.trainer.sft_trainer import DataCollatorForLanguageModeling
 
-from course_utils.conditioning import DATA_CLASSES, prepare_tokenizer, resize_embeddings_mean
-from course_utils.tokenization import DEFAULT_CLASS_WEIGHTS, TOKENIZED_COLUMNS, TokenizationReport, tokenize_dataset
+from course_utils.conditioning import prepare_for_crlft, prepare_tokenizer
+from course_utils.conditions import DATA_CLASSES
+from course_utils.tokenization import TOKENIZED_COLUMNS, TokenizationReport, tokenize_dataset
 
 
 @dataclass
 class CRLFTConfig(SFTConfig):
-    """`SFTConfig` plus C-RLFT's class rewards and switches (conditioning on/off, weighting on/off)."""
+    """`SFTConfig` plus C-RLFT's switches (conditioning on/off, weighting on/off).
 
-    class_weights: dict[str, float] = field(
-        default_factory=lambda: dict(DEFAULT_CLASS_WEIGHTS),
-        metadata={"help": "Per-class weight (coarse reward) of assistant tokens, e.g. expert 1.0, suboptimal 0.1."},
-    )
+    The weights themselves are data: each conversation's ``weight`` field, written by labeling. Options of
+    `SFTConfig` that the C-RLFT loss does not honour are refused (see :data:`UNSUPPORTED_OPTIONS`)."""
+
     conditioned: bool = field(default=True, metadata={"help": "Write the class into the role prefixes."})
-    weighted: bool = field(default=True, metadata={"help": "Use class weights (False: every weight is 1)."})
+    weighted: bool = field(default=True, metadata={"help": "Use each conversation's weight (False: every weight is 1)."})
     normalize_by_length: bool = field(
         default=False, metadata={"help": "Divide each assistant message's weight by its token count."}
     )
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        for option, (is_unsupported, why) in UNSUPPORTED_OPTIONS.items():
+            if is_unsupported(getattr(self, option, None)):
+                raise ValueError(f"CRLFTConfig: {option}={getattr(self, option)!r} is not supported: {why}")
+
+
+#: SFTConfig options the C-RLFT loss would silently ignore -> (test on the value, reason). Refused.
+UNSUPPORTED_OPTIONS: dict[str, tuple[Any, str]] = {
+    "loss_type": (lambda v: v not in (None, "nll"), "the C-RLFT loss is the weighted token NLL ('nll')"),
+    "label_smoothing_factor": (lambda v: bool(v), "the weighted cross-entropy has no label smoothing"),
+    "truncation_mode": (lambda v: v not in (None, "keep_start"),
+                        "weights are aligned from the start of a conversation ('keep_start')"),
+    "parallelism_config": (lambda v: v is not None and any(
+        getattr(v, f"{kind}_size", 1) > 1 for kind in ("tp", "cp", "sp")),
+        "tensor/context/sequence parallelism would split the weighted sums; use data parallelism (DDP/FSDP)"),
+}
 
 
 @dataclass
@@ -89,17 +107,19 @@ class CRLFTTrainer(SFTTrainer):
             raise TypeError("CRLFTTrainer needs a CRLFTConfig")
         if processing_class is None:
             raise ValueError("CRLFTTrainer needs the tokenizer (processing_class)")
-        prepare_tokenizer(processing_class)
-        if not hasattr(model, "peft_config") and hasattr(model, "get_input_embeddings"):
-            # a base model that has not seen the end-of-turn token yet: grow it (new rows = mean of the old)
-            resize_embeddings_mean(model, processing_class)
+        if kwargs.get("compute_loss_func") is not None:
+            raise ValueError("CRLFTTrainer: compute_loss_func is not supported: the loss is C-RLFT's weighted NLL")
+        if hasattr(model, "peft_config") or not hasattr(model, "get_input_embeddings"):
+            prepare_tokenizer(processing_class)
+        else:
+            prepare_for_crlft(model, processing_class)  # idempotent: a prepared base is left as it is
         self.tokenization_report: TokenizationReport | None = None
-        self._class_ce = torch.zeros(len(DATA_CLASSES), dtype=torch.float64)
-        self._class_tokens = torch.zeros(len(DATA_CLASSES), dtype=torch.float64)
+        # per-class (cross-entropy sum, token count) since the last log, kept apart for training and evaluation
+        self._class_stats = {mode: torch.zeros(2, len(DATA_CLASSES), dtype=torch.float64) for mode in ("train", "eval")}
         super().__init__(model, args=args, train_dataset=train_dataset, processing_class=processing_class,
                          data_collator=data_collator, **kwargs)
         _expose_lm_head_bias(self.model)
-        if not (args.bf16 or args.fp16):
+        if not args.bf16:  # fp32 compute, or fp16 under the gradient scaler (which refuses fp16 gradients)
             _keep_trainable_in_fp32(self.model)
         if data_collator is None:
             # SFTTrainer refuses a custom collator in padding-free mode, so ours replaces its default afterwards.
@@ -116,10 +136,11 @@ class CRLFTTrainer(SFTTrainer):
         if "input_ids" not in columns:
             if "messages" not in columns:
                 raise ValueError("CRLFTTrainer needs a labeled dataset (`messages`, `condition`) or a tokenised one")
+            # BFD packing would cut over-long conversations after tokenisation: cut them here, where it is reported
+            cut_here = not packing or args.packing_strategy == "bfd"
             dataset, report = tokenize_dataset(
                 dataset, processing_class, conditioned=args.conditioned, weighted=args.weighted,
-                class_weights=args.class_weights if args.weighted else None,
-                max_length=None if packing else args.max_length, normalize_by_length=args.normalize_by_length,
+                max_length=args.max_length if cut_here else None, normalize_by_length=args.normalize_by_length,
             )
             if dataset_name == "train":
                 self.tokenization_report = report
@@ -127,9 +148,11 @@ class CRLFTTrainer(SFTTrainer):
         if missing:
             raise ValueError(f"tokenised dataset lacks columns {missing}")
         dataset = dataset.select_columns(list(TOKENIZED_COLUMNS))
-        if args.max_length is not None and not packing:
-            limit = args.max_length
-            dataset = dataset.map(lambda e: {c: e[c][:limit] for c in TOKENIZED_COLUMNS})
+        if args.max_length is not None and (not packing or args.packing_strategy == "bfd"):
+            too_long = sum(len(ids) > args.max_length for ids in dataset["input_ids"])
+            if too_long:
+                raise ValueError(f"{too_long} tokenised conversation(s) are longer than max_length={args.max_length}: "
+                                 "pass labeled conversations (cut and reported here) or cut them yourself")
         if packing:
             if args.max_length is None:
                 raise ValueError("When packing is enabled, `max_length` can't be `None`.")
@@ -179,17 +202,25 @@ class CRLFTTrainer(SFTTrainer):
             classes = classes.to(ce.device)
             for k in range(len(DATA_CLASSES)):
                 mask = classes == k
-                self._class_ce[k] += ce_d[mask].sum().cpu()
-                self._class_tokens[k] += mask.sum().cpu()
-            # TRL's own metrics (token accuracy, entropy, tokens seen), kept for comparable logs
-            num_valid = outputs.label_mask.sum()
-            if num_valid > 0:
-                self._metrics[mode]["mean_token_accuracy"].append((outputs.is_top1.sum() / num_valid).item())
-                self._metrics[mode]["entropy"].append((outputs.entropy.detach().sum() / num_valid).item())
+                self._class_stats[mode][0, k] += ce_d[mask].sum().cpu()
+                self._class_stats[mode][1, k] += mask.sum().cpu()
+            # TRL's own metrics (token accuracy, entropy, tokens seen), summed over every process
             if mode == "train":
                 key = "attention_mask" if "attention_mask" in inputs else "position_ids"
-                n = inputs[key].sum() if key == "attention_mask" else torch.tensor(inputs[key].size(1))
-                self._total_train_tokens += int(n)
+                n_tokens = inputs[key].sum() if key == "attention_mask" else inputs[key].numel()
+            else:
+                n_tokens = 0
+            sums = torch.stack([outputs.is_top1.sum().float(), outputs.entropy.detach().sum().float(),
+                                outputs.label_mask.sum().float(),
+                                torch.as_tensor(n_tokens, device=ce.device, dtype=torch.float32)])
+            if self.args.world_size > 1:
+                sums = self.accelerator.reduce(sums, reduction="sum")
+            correct, entropy, num_valid, n_tokens = sums.tolist()
+            if num_valid > 0:
+                self._metrics[mode]["mean_token_accuracy"].append(correct / num_valid)
+                self._metrics[mode]["entropy"].append(entropy / num_valid)
+            if mode == "train":
+                self._total_train_tokens += int(n_tokens)
                 self._metrics[mode]["num_tokens"] = [self._total_train_tokens]
         return (loss, outputs) if return_outputs else loss
 
@@ -209,15 +240,15 @@ class CRLFTTrainer(SFTTrainer):
     def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
         """Add per-class token cross-entropy since the last log (gathered over processes) to the logs."""
         if "loss" in logs or "eval_loss" in logs:
-            stats = torch.stack([self._class_ce, self._class_tokens]).to(self.args.device)
+            mode = "eval" if "eval_loss" in logs else "train"
+            stats = self._class_stats[mode].to(self.args.device)
             if self.args.world_size > 1:
                 stats = self.accelerator.reduce(stats, reduction="sum")
-            prefix = "eval_" if "eval_loss" in logs else ""
+            prefix = "eval_" if mode == "eval" else ""
             for k, name in enumerate(DATA_CLASSES):
                 if stats[1, k] > 0:
                     logs[f"{prefix}loss_{name}"] = float(stats[0, k] / stats[1, k])
-            self._class_ce.zero_()
-            self._class_tokens.zero_()
+            self._class_stats[mode].zero_()
         super().log(logs, start_time)
 
 

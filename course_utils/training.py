@@ -1,10 +1,12 @@
-"""C-RLFT training runs (QLoRA by default) and the ``crlft train`` command.
+"""C-RLFT training runs (QLoRA by default).
 
 One function, :func:`run_training`, runs C-RLFT or any of its ablation baselines (:data:`METHODS`) with the same
 trainer, data and budget; the variants differ only in conditioning (class prefix vs neutral ``User:``) and
-weighting (class weights vs 1). It loads the profile's base model (NF4 + double quantization on every profile,
-LoRA on all linear layers), installs the end-of-turn token (new embedding rows = mean of the old ones, trained
-and saved with the adapter) and the conditioned template, checkpoints regularly and can resume.
+weighting (the data's weights vs 1). It loads the profile's base model (NF4 + double quantization on every
+profile, LoRA on all linear layers), prepares it for C-RLFT (:func:`course_utils.conditioning.prepare_for_crlft`:
+end-of-turn token whose input and output rows train and are saved with the adapter, conditioned template),
+checkpoints regularly and can resume. The hardware profile is the one source of hyperparameters; keyword
+arguments override single `CRLFTConfig` fields.
 
 Output directory layout::
 
@@ -19,10 +21,8 @@ Load a run for inference with ``course_utils.inference.load_for_inference(D)``.
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
-import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -30,19 +30,21 @@ from typing import Any, Sequence
 
 import torch
 from datasets import Dataset
+from peft import LoraConfig, prepare_model_for_kbit_training
 from transformers import PreTrainedModel, PreTrainedTokenizerBase, TrainerCallback
 from transformers.trainer_utils import get_last_checkpoint
 
-from course_utils.conditioning import (CONDITIONS, EOT_TOKEN, prepare_tokenizer, resize_embeddings_mean,
-                                       set_eot_as_stop)
-from course_utils.tokenization import DEFAULT_CLASS_WEIGHTS
+from course_utils.conditioning import EOT_TOKEN, TEMPLATE_CONDITIONS, prepare_for_crlft, trainable_token_indices
+from course_utils.conditions import Condition
+from course_utils.data.loaders import load_train_dataset
+from course_utils.models import load_model_and_tokenizer
+from course_utils.profiles import HardwareProfile, get_profile
 from course_utils.trainer import CRLFTConfig, CRLFTTrainer
 
 logger = logging.getLogger(__name__)
 
 RUN_FILE = "crlft_run.json"
 LOG_FILE = "training_log.jsonl"
-CONFIG_DIR = Path(__file__).resolve().parent / "configs"
 
 
 @dataclass(frozen=True)
@@ -60,11 +62,11 @@ class Method:
 METHODS: dict[str, Method] = {
     m.name: m
     for m in (
-        Method("crlft", True, True, False, "C-RLFT: class-conditioned prefixes + class weights (1.0 / 0.1)"),
+        Method("crlft", True, True, False, "C-RLFT: class-conditioned prefixes + the data's weights (1.0 / 0.1)"),
         Method("sft", False, False, False, "plain SFT on the whole mixture: neutral prefix, weight 1"),
         Method("sft-expert", False, False, True, "SFT on the expert slice only: neutral prefix, weight 1"),
         Method("crlft-no-weight", True, False, False, "conditioned SFT: class prefixes, weight 1"),
-        Method("crlft-no-condition", False, True, False, "weighted SFT: neutral prefix, class weights"),
+        Method("crlft-no-condition", False, True, False, "weighted SFT: neutral prefix, the data's weights"),
     )
 }
 
@@ -88,92 +90,66 @@ class TrainResult:
         return [(h["step"], h[key]) for h in self.log_history if key in h]
 
 
-# ---- data ---------------------------------------------------------------------------------------------------
-def load_train_dataset(path: str | Path | None = None) -> Dataset:
-    """The labeled training set: ``data/train.jsonl`` by default, labeled by source if it has no ``condition``."""
-    from course_utils.paths import data_dir
-
-    path = Path(path) if path is not None else data_dir() / "train.jsonl"
-    with open(path, encoding="utf-8") as handle:
-        records = [json.loads(line) for line in handle if line.strip()]
-    if records and "condition" in records[0]:
-        return Dataset.from_list(records)
-    from course_utils.labeling import label_by_source
-    from course_utils.schema import read_records
-
-    return label_by_source(read_records(path))
-
-
+# ---- data ----------------------------------------------------------------------------------------------------
 def select_for_method(dataset: Dataset, method: str | Method) -> Dataset:
     """The rows a method trains on (the expert slice for ``sft-expert``, everything otherwise)."""
     spec = METHODS[method] if isinstance(method, str) else method
     if spec.expert_only:
-        return dataset.filter(lambda row: row["condition"] == "expert")
+        return dataset.filter(lambda row: row["condition"] == Condition.EXPERT)
     return dataset
 
 
 # ---- model --------------------------------------------------------------------------------------------------
-def lora_config(profile, added_token_ids: Sequence[int] = (), **overrides):
+def lora_config(profile: HardwareProfile, trainable_tokens: dict[str, list[int]] | None = None,
+                **overrides: Any) -> LoraConfig:
     """LoRA on every linear layer of the backbone (not the LM head), rank/alpha/dropout from the profile.
 
-    Added tokens (the end-of-turn token) get trainable embedding rows, saved in the adapter file."""
-    from peft import LoraConfig
-
+    `trainable_tokens` (from :func:`course_utils.conditioning.trainable_token_indices`) makes the end-of-turn
+    token's rows trainable; they are saved in the adapter file."""
     kwargs: dict[str, Any] = dict(r=profile.lora_r, lora_alpha=profile.lora_alpha, lora_dropout=profile.lora_dropout,
                                   target_modules="all-linear", task_type="CAUSAL_LM")
-    if added_token_ids:
-        kwargs["trainable_token_indices"] = {"embed_tokens": list(added_token_ids)}
+    if trainable_tokens:
+        kwargs["trainable_token_indices"] = trainable_tokens
     kwargs.update(overrides)
     return LoraConfig(**kwargs)
 
 
-def load_base_for_training(profile, precision: str | None = None,
+def load_base_for_training(profile: HardwareProfile, precision: str | None = None,
                            model_id: str | None = None) -> tuple[PreTrainedModel, PreTrainedTokenizerBase, list[int]]:
-    """Base model (NF4 + double quant by default) with the end-of-turn token and conditioned template installed.
+    """Base model (NF4 + double quant by default), prepared for C-RLFT.
 
-    Returns ``(model, tokenizer, added_token_ids)``; quantized models are prepared for k-bit training."""
-    from course_utils.models import load_model_and_tokenizer
-
-    precision = precision or ("nf4" if profile.quantization == "nf4" else
-                              {torch.bfloat16: "bf16", torch.float16: "fp16"}.get(profile.compute_dtype, "fp32"))
+    Returns ``(model, tokenizer, token_ids)`` (the ids whose rows train); quantized models are prepared for k-bit
+    training."""
+    precision = precision or profile_precision(profile)
     model, tokenizer = load_model_and_tokenizer(model_id, precision=precision, profile=profile, double_quant=True)
-    added = prepare_tokenizer(tokenizer)
-    resize_embeddings_mean(model, tokenizer)
-    set_eot_as_stop(model, tokenizer)
+    token_ids = prepare_for_crlft(model, tokenizer)
     if precision in ("nf4", "fp4"):
-        from peft import prepare_model_for_kbit_training
-
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=profile.gradient_checkpointing)
-    return model, tokenizer, added
+    return model, tokenizer, token_ids
+
+
+def profile_precision(profile: HardwareProfile) -> str:
+    """The precision a profile loads its base in: ``nf4`` for QLoRA profiles, else its compute dtype."""
+    if profile.quantization == "nf4":
+        return "nf4"
+    return {torch.bfloat16: "bf16", torch.float16: "fp16"}.get(profile.compute_dtype, "fp32")
 
 
 # ---- configuration ------------------------------------------------------------------------------------------
-def load_recipe(path: str | Path) -> dict[str, Any]:
-    """A training recipe (YAML): top-level ``profile``, ``method``, ``data``, ``precision``, plus ``training``
-    (any `CRLFTConfig` field) and ``lora`` (any `LoraConfig` field) sections."""
-    import yaml
-
-    path = Path(path)
-    if not path.exists() and (CONFIG_DIR / path).exists():
-        path = CONFIG_DIR / path
-    return yaml.safe_load(path.read_text()) or {}
-
-
-def build_config(method: str, output_dir: str | Path, profile, *, max_steps: int = -1,
+def build_config(method: str, output_dir: str | Path, profile: HardwareProfile, *, max_steps: int = -1,
                  learning_rate: float | None = None, seed: int = 42, save_steps: int = 25,
-                 class_weights: dict[str, float] | None = None, **overrides: Any) -> CRLFTConfig:
+                 **overrides: Any) -> CRLFTConfig:
     """The `CRLFTConfig` for `method` on `profile` (overrides win)."""
     spec = METHODS[method]
     on_gpu = torch.cuda.is_available()
     kwargs: dict[str, Any] = dict(
         output_dir=str(output_dir), conditioned=spec.conditioned, weighted=spec.weighted,
-        class_weights=dict(class_weights or DEFAULT_CLASS_WEIGHTS),
         per_device_train_batch_size=profile.batch_size, gradient_accumulation_steps=profile.grad_accum,
         learning_rate=learning_rate or profile.learning_rate, max_steps=max_steps, num_train_epochs=1,
         max_length=profile.max_seq_length, lr_scheduler_type="cosine", warmup_steps=0.05,
         adam_beta1=0.9, adam_beta2=0.95, weight_decay=0.0, max_grad_norm=1.0,
         optim=profile.optim if on_gpu else "adamw_torch",
-        gradient_checkpointing=profile.gradient_checkpointing and on_gpu,
+        activation_checkpointing=profile.gradient_checkpointing and on_gpu,
         bf16=on_gpu and profile.compute_dtype == torch.bfloat16,
         fp16=on_gpu and profile.compute_dtype == torch.float16,
         use_cpu=not on_gpu, seed=seed, data_seed=seed, logging_steps=1, logging_first_step=True,
@@ -216,13 +192,11 @@ def run_training(
     callbacks: Sequence[TrainerCallback] = (),
     **config_overrides: Any,
 ) -> TrainResult:
-    """Train `method` (a key of :data:`METHODS`) on a labeled `dataset` (default ``data/train.jsonl``).
+    """Train `method` (a key of :data:`METHODS`) on a labeled `dataset` (default: the shipped ``train.jsonl``).
 
     `profile` is a profile name or object (default: auto-detected). With `model`/`tokenizer` given (tests), they
     are used as they are instead of loading the profile's base. `resume=True` continues from the last checkpoint
     in `output_dir` (or starts fresh if there is none). Extra keyword arguments override `CRLFTConfig` fields."""
-    from course_utils.profiles import get_profile
-
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
     prof = profile if hasattr(profile, "lora_r") else get_profile(profile)
@@ -230,16 +204,14 @@ def run_training(
     output_dir.mkdir(parents=True, exist_ok=True)
     dataset = select_for_method(dataset if dataset is not None else load_train_dataset(), method)
 
-    added: list[int] = []
     if model is None:
-        model, tokenizer, added = load_base_for_training(prof, precision, model_id)
+        model, tokenizer, token_ids = load_base_for_training(prof, precision, model_id)
     else:
         if tokenizer is None:
             raise ValueError("pass the tokenizer together with the model")
-        added = prepare_tokenizer(tokenizer)
-        resize_embeddings_mean(model, tokenizer)
-        set_eot_as_stop(model, tokenizer)
-    peft_config = lora_config(prof, added, **(lora_overrides or {})) if use_lora else None
+        token_ids = prepare_for_crlft(model, tokenizer)
+    peft_config = (lora_config(prof, trainable_token_indices(model, token_ids), **(lora_overrides or {}))
+                   if use_lora else None)
 
     args = build_config(method, output_dir, prof, max_steps=max_steps, learning_rate=learning_rate, seed=seed,
                         **config_overrides)
@@ -270,8 +242,8 @@ def run_training(
     if trainer.is_world_process_zero():
         run_info = {
             "method": method, "method_description": METHODS[method].description, "profile": prof.name,
-            "model_id": model_id or prof.model_id, "precision": precision or ("nf4" if prof.quantization == "nf4" else None),
-            "conditions": CONDITIONS, "end_of_turn_token": EOT_TOKEN, "class_weights": args.class_weights,
+            "model_id": model_id or prof.model_id, "precision": precision or profile_precision(prof),
+            "conditions": TEMPLATE_CONDITIONS, "end_of_turn_token": EOT_TOKEN,
             "conditioned": args.conditioned, "weighted": args.weighted, "max_steps": args.max_steps,
             "learning_rate": args.learning_rate, "seed": seed, "global_step": result.global_step,
             "train_loss": result.train_loss, "runtime_s": runtime, "resumed_from": last,
@@ -293,41 +265,3 @@ def read_log(output_dir: str | Path) -> list[dict[str, Any]]:
     """The training log of a run directory (one dict per logged step)."""
     path = Path(output_dir) / LOG_FILE
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
-
-
-# ---- CLI ----------------------------------------------------------------------------------------------------
-def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    """Register ``crlft train``."""
-    parser = subparsers.add_parser("train", help="train C-RLFT or a baseline (QLoRA)",
-                                   description="Train C-RLFT or one of its baselines; works under `accelerate launch`.")
-    parser.add_argument("--config", help="training recipe YAML (see course_utils/configs/)")
-    parser.add_argument("--profile", help="hardware profile (cpu, t4, 24gb, a100); default: recipe or auto")
-    parser.add_argument("--method", choices=list(METHODS), help="default: recipe or crlft")
-    parser.add_argument("--output-dir", required=True)
-    parser.add_argument("--data", help="labeled JSONL (default: data/train.jsonl)")
-    parser.add_argument("--max-steps", type=int)
-    parser.add_argument("--learning-rate", type=float)
-    parser.add_argument("--seed", type=int)
-    parser.add_argument("--save-steps", type=int)
-    parser.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --output-dir")
-    parser.set_defaults(func=_cli_train)
-
-
-def _cli_train(args: argparse.Namespace) -> int:
-    recipe = load_recipe(args.config) if args.config else {}
-    training = dict(recipe.get("training") or {})
-    for key, value in (("max_steps", args.max_steps), ("learning_rate", args.learning_rate), ("seed", args.seed),
-                       ("save_steps", args.save_steps)):
-        if value is not None:
-            training[key] = value
-    method = args.method or recipe.get("method", "crlft")
-    data = args.data or recipe.get("data")
-    result = run_training(
-        method=method, dataset=load_train_dataset(data) if data else None, output_dir=args.output_dir,
-        profile=args.profile or recipe.get("profile"), resume=args.resume, precision=recipe.get("precision"),
-        model_id=recipe.get("model_id"), lora_overrides=recipe.get("lora"), **training,
-    )
-    print(json.dumps({"method": result.method, "output_dir": result.output_dir, "global_step": result.global_step,
-                      "train_loss": result.train_loss, "runtime_s": round(result.runtime_s, 1),
-                      "train_tokens_per_s": result.train_tokens_per_s, "resumed_from": result.resumed_from}))
-    return 0

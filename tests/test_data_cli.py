@@ -1,10 +1,13 @@
 """`crlft data` commands: exit codes and what they print."""
 
+import json
 from pathlib import Path
 
+import pytest
+
 from course_utils import cli
-from course_utils.data_cli import main
-from course_utils.synth import data_dir
+from course_utils.commands.data import main
+from course_utils.data.loaders import data_dir
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -54,4 +57,27 @@ def test_synth_check_and_write(tmp_path):
 
 def test_registered_in_the_crlft_cli():
     """`crlft data` is reachable from the top-level command."""
-    assert cli.COMMANDS["data"] == "course_utils.data_cli"
+    assert cli.COMMANDS["data"] == "course_utils.commands.data"
+
+
+def test_validate_names_bad_weights_and_unknown_conditions(tmp_path, capsys):
+    """Protects the data's ownership of the weight: a weight that is not a finite number >= 0 (a string, NaN,
+    a negative) and a condition the course does not know are errors naming the record and the field."""
+    good = {"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}],
+            "source": "gpt-4"}
+    rows = [dict(good, id="w-str", weight="1.0"), dict(good, id="w-nan", weight=float("nan")),
+            dict(good, id="w-neg", weight=-0.1), dict(good, id="c-bad", condition="gpt5", weight=1.0),
+            dict(good, id="ok", condition="suboptimal", weight=0.1)]
+    path = tmp_path / "labeled.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    assert main(["data", "validate", str(path)]) == 1
+    out = capsys.readouterr().out
+    for index, rid, field in ((0, "w-str", "weight"), (1, "w-nan", "weight"), (2, "w-neg", "weight"),
+                              (3, "c-bad", "condition")):
+        assert f"record {index} (id {rid!r}): {field}:" in out
+    assert "OK    record 4 (id 'ok')" in out
+    from course_utils.data.loaders import load_train_dataset
+    from course_utils.data.schema import DataValidationError
+
+    with pytest.raises(DataValidationError, match=r"record 1 \(id 'w-nan'\): weight"):
+        load_train_dataset(path)

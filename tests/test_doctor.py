@@ -36,3 +36,15 @@ def test_bitsandbytes_check_runs_a_real_4bit_layer():
     assert check.ok, check.detail
     assert "relative error" in check.detail
     assert models.GGUF_FILE.endswith(".gguf")
+
+
+def test_failed_checks_point_to_the_troubleshooting_page():
+    """Each failed line names the troubleshooting page; the report ends with its URL only when a check failed."""
+    from course_utils.colab import repository_url
+
+    ok, failed = doctor.Check("a", True, "fine"), doctor.Check("b", False, "broken", "do x")
+    assert doctor.TROUBLESHOOTING_URL == f"{repository_url()}/blob/main/docs/troubleshooting.md"
+    assert "docs/troubleshooting.md" in failed.line() and "troubleshooting" not in ok.line()
+    report = doctor.format_report([ok, failed]).splitlines()
+    assert report[-2:] == ["1 passed, 1 failed", f"Troubleshooting: {doctor.TROUBLESHOOTING_URL}"]
+    assert "Troubleshooting" not in doctor.format_report([ok])

@@ -74,7 +74,7 @@ def test_seeds_are_pooled_per_prompt():
 def test_limited_eval_set_covers_every_family(tmp_path):
     """A reduced run takes families in turn, so every family is represented."""
     path = tmp_path / "eval.jsonl"
-    rows = [{"id": f"{f}{i}", "family": f, "messages": [], "constraints": []} for f in "abc" for i in range(5)]
+    rows = [{"id": f"{f}{i}", "family": f, "messages": [{"role": "user", "content": "q"}], "constraints": []} for f in "abc" for i in range(5)]
     path.write_text("\n".join(json.dumps(r) for r in rows))
     subset = ev.load_eval_set(path, limit=6)
     assert sorted(r["family"] for r in subset) == ["a", "a", "b", "b", "c", "c"]
@@ -100,3 +100,14 @@ def test_paired_difference_uses_the_same_prompts():
     assert d.mean == pytest.approx(2 / 3) and d.n == 3 and d.low <= d.mean <= d.high
     same = ev.paired_difference(good, good, n_boot=200)
     assert (same.mean, same.low, same.high) == (0.0, 0.0, 0.0)
+
+
+def test_eval_loader_names_a_bad_record(tmp_path):
+    """Protects the one loader: a malformed held-out prompt is refused with its record and field named."""
+    from course_utils.data.schema import DataValidationError
+
+    path = tmp_path / "eval.jsonl"
+    path.write_text(json.dumps({"id": "p0", "messages": [{"role": "user", "content": "q"},
+                                                        {"role": "assistant", "content": "a"}]}) + "\n")
+    with pytest.raises(DataValidationError, match=r"record 0 \(id 'p0'\): messages\[1\]"):
+        ev.load_eval_set(path)

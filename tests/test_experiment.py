@@ -53,8 +53,8 @@ def fake_experiment(monkeypatch):
     monkeypatch.setattr(ex.Experiment, "train", train)
     monkeypatch.setattr(ex.Experiment, "evaluate", evaluate)
     monkeypatch.setattr(ex.Experiment, "records", lambda self: RECORDS)
-    monkeypatch.setattr("course_utils.inference.load_for_inference", load_model)
-    monkeypatch.setattr("course_utils.evaluation.evaluate_model", evaluate_model)
+    monkeypatch.setattr(ex, "load_for_inference", load_model)
+    monkeypatch.setattr(ex, "evaluate_model", evaluate_model)
     return calls
 
 
@@ -72,6 +72,23 @@ def test_fingerprint_separates_settings_not_seeds():
     a = ex.ExperimentConfig(max_steps=100)
     assert a.fingerprint() != ex.ExperimentConfig(max_steps=200).fingerprint()
     assert a.fingerprint() == ex.ExperimentConfig(max_steps=100, seeds=(0, 1, 2)).fingerprint()
+
+
+def test_fingerprint_includes_the_code(monkeypatch):
+    """Protects against stale numbers: other code (a changed source file) gives another work folder, so cached
+    trainings and evaluations made by old code are never reported as new."""
+    config = ex.ExperimentConfig()
+    before = config.fingerprint()
+    monkeypatch.setattr(ex, "code_fingerprint", lambda: "other-code")
+    assert config.fingerprint() != before
+
+
+def test_fresh_redoes_the_cached_steps(fake_experiment, tmp_path):
+    """`crlft experiment --fresh` ignores finished evaluations of the same settings and code."""
+    cfg = ex.ExperimentConfig(seeds=(0,), n_boot=50, variants=("crlft", "base"))
+    ex.run_experiment(cfg, tmp_path / "work", None, progress=False)
+    ex.run_experiment(cfg, tmp_path / "work", None, progress=False, fresh=True)
+    assert len(fake_experiment["eval"]) == 4 and len(fake_experiment["train"]) == 2
 
 
 def test_run_resumes_and_writes_results(fake_experiment, tmp_path):

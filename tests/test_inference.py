@@ -182,3 +182,22 @@ def test_generation_benchmark_runs_on_a_random_shape():
     assert all(r["tokens_per_s"] > 0 for r in rows.values())
     assert rows[("nf4", 1)]["weights_mb"] < rows[("fp32", 1)]["weights_mb"]
     assert result["machine"]["cpu_cores_visible"] and "| nf4 | 2 |" in bench.markdown(result)
+
+
+def test_chat_command_condition_none_renders_the_neutral_prefix(prepared, monkeypatch, capsys):
+    """Protects chatting with the SFT baselines: `crlft chat --condition none` asks with the neutral prefix
+    (plain `User:`/`Assistant:`, as they were trained), through the command's own code path."""
+    from course_utils.cli import main
+    from course_utils.commands import chat
+
+    model, tok = prepared
+    rendered = []
+    real_render = inference.render_prompt
+    monkeypatch.setattr(chat, "load_for_inference", lambda *a, **k: (model, tok))
+    monkeypatch.setattr(inference, "render_prompt", lambda *a, **k: rendered.append(real_render(*a, **k)) or rendered[-1])
+    monkeypatch.setattr(sys, "stdin", io.StringIO("Hi\n/condition suboptimal\nHi\n"))
+    assert main(["chat", "--condition", "none", "--max-new-tokens", "2"]) == 0
+    assert rendered[0].endswith(f"User: Hi{EOT_TOKEN}Assistant:") and "GPT" not in rendered[0]
+    assert "GPT3 User: Hi" in rendered[1]
+    with pytest.raises(SystemExit):
+        main(["chat", "--condition", "expret"])

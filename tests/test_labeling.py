@@ -5,11 +5,11 @@ import math
 
 import pytest
 
-from course_utils.labeling import (
+from course_utils.data.labeling import (
     DEFAULT_LABEL_CONFIG, OPENCHAT_SHAREGPT_LABEL_CONFIG, LabelConfig, label_by_score, label_by_source, summarize,
 )
-from course_utils.schema import DataValidationError
-from course_utils.synth import generate
+from course_utils.data.schema import DataValidationError
+from course_utils.data.synth import generate
 from course_utils.verifiers import pass_fraction
 
 QA = [{"role": "user", "content": "Q"}, {"role": "assistant", "content": "A"}]

@@ -5,7 +5,6 @@ from __future__ import annotations
 import importlib.util
 
 import pytest
-import torch
 
 from course_utils import models
 from course_utils.models import ModelUnavailableError, load_model_and_tokenizer

@@ -55,3 +55,27 @@ def test_cli_imports_only_the_command_it_runs():
             "print('torch' in sys.modules)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.stdout.strip() == "False", result.stderr
+
+
+def test_plain_install_trains_from_outside_the_repository(tmp_path):
+    """Protects `pip install .` (not editable): the shipped data are package data, so `crlft train` works from a
+    folder outside the repository with nothing of the checkout on the path."""
+    import zipfile
+
+    wheel_dir = tmp_path / "wheel"
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w",
+                    str(wheel_dir), str(ROOT)], check=True, capture_output=True)
+    site = tmp_path / "site"
+    zipfile.ZipFile(next(wheel_dir.glob("crlft_course-*.whl"))).extractall(site)
+    work = tmp_path / "elsewhere"
+    work.mkdir()
+    env = {**__import__("os").environ, "PYTHONPATH": str(site), "COURSE_PROFILE": "cpu"}
+    where = subprocess.run([sys.executable, "-c", "import course_utils; print(course_utils.__file__)"], cwd=work,
+                           env=env, capture_output=True, text=True, check=True).stdout
+    assert where.startswith(str(site)), where  # the installed copy, not the checkout
+    result = subprocess.run([sys.executable, "-m", "course_utils", "train", "--profile", "cpu", "--method", "crlft",
+                             "--max-steps", "2", "--output-dir", "D"], cwd=work, env=env, capture_output=True,
+                            text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert (work / "D" / "adapter_model.safetensors").exists()
+    assert '"global_step": 2' in result.stdout

@@ -17,16 +17,23 @@ def test_cpu_machine_gets_the_offline_profile(monkeypatch):
     assert get_profile().model_id == OFFLINE_MODEL_ID
 
 
-@pytest.mark.parametrize("gib,expected", [(15.0, "t4"), (23.6, "24gb"), (79.0, "a100"), (8.0, "cpu")])
-def test_gpu_memory_picks_the_largest_fitting_profile(monkeypatch, gib, expected):
-    """A GPU's memory decides the profile; too small a GPU falls back to cpu."""
-    monkeypatch.delenv("COURSE_PROFILE", raising=False)
+def fake_gpu(monkeypatch, gib: float, capability: tuple[int, int]) -> None:
+    """Make torch report one CUDA GPU with `gib` GiB of memory and compute capability `capability`."""
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
 
     class Props:
         total_memory = int(gib * 2**30)
+        major, minor = capability
 
     monkeypatch.setattr(torch.cuda, "get_device_properties", lambda _: Props())
+
+
+@pytest.mark.parametrize("gib,expected", [(15.0, "workshop"), (8.0, "workshop"), (23.6, "24gb"), (79.0, "a100"),
+                                          (4.0, "cpu")])
+def test_gpu_memory_picks_the_profile(monkeypatch, gib, expected):
+    """Up to 16 GiB the workshop profile, above it the largest fitting hub profile; too small a GPU falls back to cpu."""
+    monkeypatch.delenv("COURSE_PROFILE", raising=False)
+    fake_gpu(monkeypatch, gib, (8, 0))
     assert profiles.detect_profile_name() == expected
 
 
@@ -35,15 +42,44 @@ def test_environment_variable_overrides_detection(monkeypatch):
     monkeypatch.setenv("COURSE_PROFILE", "24gb")
     assert get_profile().model_id == "mistralai/Mistral-7B-v0.1"
     monkeypatch.setenv("COURSE_PROFILE", "tpu")
-    with pytest.raises(ValueError, match="cpu, t4, 24gb, a100"):
+    with pytest.raises(ValueError, match="cpu, workshop, t4, 24gb, a100"):
         get_profile()
 
 
 def test_profiles_fix_every_setting():
     """Each profile states model, quantization, dtype, length, batch, accumulation and LoRA rank; T4 avoids bf16."""
-    assert set(PROFILES) == {"cpu", "t4", "24gb", "a100"}
+    assert set(PROFILES) == {"cpu", "workshop", "t4", "24gb", "a100"}
     for p in PROFILES.values():
         assert p.quantization in ("nf4", "none") and p.max_seq_length > 0 and p.lora_r > 0
         assert p.batch_size * p.grad_accum == p.effective_batch_size
     assert PROFILES["t4"].compute_dtype == torch.float16
     assert PROFILES["a100"].model_id == "meta-llama/Llama-2-13b-hf"
+    assert [p.name for p in PROFILES.values() if p.gated] == ["a100"]  # Llama 2 is gated, Mistral-7B-v0.1 is not
+
+
+def test_t4_gets_the_workshop_profile_in_fp16(monkeypatch):
+    """A 15 GiB capability-7.5 card (a T4, which emulates bf16) gets the offline model on the GPU in fp16."""
+    monkeypatch.delenv("COURSE_PROFILE", raising=False)
+    fake_gpu(monkeypatch, 15.0, (7, 5))
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *_, **__: True)  # what torch reports on a T4
+    profile = get_profile()
+    assert (profile.name, profile.model_id, profile.compute_dtype) == ("workshop", OFFLINE_MODEL_ID, torch.float16)
+    assert profile.quantization == "nf4" and not profile.gated
+    cpu = PROFILES["cpu"]
+    assert (profile.max_seq_length, profile.lora_r, profile.optim) == (cpu.max_seq_length, cpu.lora_r, cpu.optim)
+    assert profile.batch_size > cpu.batch_size
+
+
+def test_large_gpu_keeps_its_profile(monkeypatch):
+    """An 80 GiB capability-9.0 card keeps the a100 profile, unchanged."""
+    monkeypatch.delenv("COURSE_PROFILE", raising=False)
+    fake_gpu(monkeypatch, 80.0, (9, 0))
+    assert get_profile() == PROFILES["a100"]
+
+
+def test_workshop_by_name_on_ampere_computes_in_bf16(monkeypatch):
+    """Asked for by name on a capability-8.0 card, the workshop profile computes in bf16."""
+    monkeypatch.delenv("COURSE_PROFILE", raising=False)
+    fake_gpu(monkeypatch, 40.0, (8, 0))
+    assert get_profile("workshop").compute_dtype == torch.bfloat16
+    assert PROFILES["workshop"].compute_dtype == torch.float16  # the table itself is untouched

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from course_utils.schema import DataValidationError, read_records, validate_file, validate_records
+from course_utils.data.schema import DataValidationError, read_records, validate_file, validate_records
 
 FIXTURES = Path(__file__).parent / "fixtures"
 

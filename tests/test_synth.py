@@ -1,13 +1,13 @@
 """The offline dataset: deterministic, shipped files reproducible, quality properties the lessons depend on."""
 
 from collections import Counter
-from pathlib import Path
 
 import pytest
 
-from course_utils.labeling import summarize
-from course_utils.schema import validate_file
-from course_utils.synth import FAMILIES, HABITS, SynthConfig, data_dir, generate, write_dataset
+from course_utils.data.labeling import summarize
+from course_utils.data.schema import validate_file
+from course_utils.data.loaders import data_dir
+from course_utils.data.synth import FAMILIES, HABITS, SynthConfig, generate, write_dataset
 from course_utils.verifiers import record_passes, verify
 
 DATA = data_dir()

@@ -40,7 +40,8 @@ def test_methods_switch_condition_and_weight():
     assert "GPT" not in tok.decode(plain["input_ids"][1]) and max(plain["loss_weights"][1]) == 1.0
     crlft, _ = tokenize_dataset(ds, tok)
     assert "GPT3 Assistant:" in tok.decode(crlft["input_ids"][1]) and max(crlft["loss_weights"][1]) == 0.1
-    custom, _ = tokenize_dataset(ds, tok, class_weights={"expert": 1.0, "suboptimal": 0.5})
+    relabeled = ds.map(lambda row: {"weight": 0.5 if row["condition"] == "suboptimal" else row["weight"]})
+    custom, _ = tokenize_dataset(relabeled, tok)  # the data's weight is the one used
     assert max(custom["loss_weights"][1]) == 0.5
 
 

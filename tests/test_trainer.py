@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 import torch.nn.functional as F
+from datasets import Dataset
 from transformers import TrainerCallback
 
 from course_utils.conditioning import prepare_tokenizer
@@ -105,3 +107,68 @@ def test_unweighted_unconditioned_config_is_plain_sft_loss(tmp_path):
     out = tiny_model(len(tok))(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
                                labels=batch["labels"])
     assert abs(loss - out.loss.item()) < 1e-4 * loss
+
+
+def test_the_data_weight_drives_the_step_loss(tmp_path):
+    """Protects the data's ownership of the weight (labeling writes it, the trainer uses it): changing one
+    conversation's weight changes the step loss exactly as sum(w*CE)/sum(w) says."""
+    tok = tiny_tokenizer()
+    prepare_tokenizer(tok)
+    ds = labeled_dataset(8)
+    reweighted = ds.map(lambda row, i: {"weight": 0.7 if i == 1 else row["weight"]}, with_indices=True)
+    ref_loss, _ = _reference(tok, reweighted)
+    old_loss, _ = _reference(tok, ds)
+    loss, _ = _trainer_step(tok, reweighted, tmp_path, batch=4, accum=2)
+    assert abs(loss - ref_loss) < 1e-4 * ref_loss and abs(ref_loss - old_loss) > 1e-3
+
+
+@pytest.mark.parametrize("option", [dict(loss_type="dft"), dict(label_smoothing_factor=0.1),
+                                    dict(truncation_mode="keep_end")])
+def test_options_the_loss_ignores_are_refused(tmp_path, option):
+    """Protects against silently ignored settings: SFTConfig options the C-RLFT loss does not honour raise,
+    naming the option."""
+    name = next(iter(option))
+    with pytest.raises(ValueError, match=name):
+        CRLFTConfig(output_dir=str(tmp_path), use_cpu=True, report_to=[], **option)
+
+
+def test_compute_loss_func_is_refused(tmp_path):
+    """Protects the loss: a custom `compute_loss_func` would replace C-RLFT's weighted NLL."""
+    tok = tiny_tokenizer()
+    args = CRLFTConfig(output_dir=str(tmp_path), use_cpu=True, report_to=[], max_steps=1)
+    with pytest.raises(ValueError, match="compute_loss_func"):
+        CRLFTTrainer(tiny_model(len(tok) + 1), args=args, train_dataset=labeled_dataset(2), processing_class=tok,
+                     compute_loss_func=lambda *a, **k: 0)
+
+
+def test_packing_reports_the_tokens_it_cuts(tmp_path):
+    """Protects against silent truncation: BFD packing cuts over-long conversations where the tokenisation
+    report counts them, with the tokens and the share of trainable weight lost."""
+    tok = tiny_tokenizer()
+    prepare_tokenizer(tok)
+    rows = [{"id": f"long{i}", "messages": [{"role": "user", "content": "Count."},
+                                            {"role": "assistant", "content": " ".join(["one two three"] * 12)}],
+             "condition": "expert", "weight": 1.0} for i in range(2)]
+    args = CRLFTConfig(output_dir=str(tmp_path), use_cpu=True, report_to=[], max_steps=1, packing=True,
+                       max_length=40, per_device_train_batch_size=1, bf16=False)
+    trainer = CRLFTTrainer(tiny_model(len(tok)), args=args, train_dataset=Dataset.from_list(rows),
+                           processing_class=tok)
+    report = trainer.tokenization_report
+    assert report.truncated == 2 and report.truncated_tokens > 0
+    assert 0 < report.truncated_weight_share < 1 and "cut" in report.summary()
+    assert max(len(ids) for ids in trainer.train_dataset["input_ids"]) <= 40
+
+
+def test_evaluation_does_not_absorb_training_class_losses(tmp_path):
+    """Protects the per-class logs: training and evaluation keep separate counters."""
+    tok = tiny_tokenizer()
+    prepare_tokenizer(tok)
+    ds = labeled_dataset(8)
+    args = CRLFTConfig(output_dir=str(tmp_path), use_cpu=True, report_to=[], max_steps=2, logging_steps=100,
+                       eval_strategy="no", per_device_train_batch_size=4, per_device_eval_batch_size=8,
+                       bf16=False, disable_tqdm=True, save_strategy="no")
+    trainer = CRLFTTrainer(tiny_model(len(tok)), args=args, train_dataset=ds, eval_dataset=ds, processing_class=tok)
+    trainer.train()
+    trainer._class_stats["train"].fill_(1e6)  # pretend unlogged training tokens
+    metrics = trainer.evaluate()
+    assert metrics["eval_loss_expert"] < 1e3 and metrics["eval_loss_suboptimal"] < 1e3

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 import pytest
+import torch
 from safetensors import safe_open
 from transformers import TrainerCallback
 
@@ -100,21 +102,60 @@ def test_train_command_is_registered():
         build_parser().parse_args(["train", "--method", "nope", "--output-dir", "D"])
 
 
-def test_shipped_recipes_build_valid_configs(tmp_path):
-    """Protects the recipes from API drift (the alignment-handbook failure: YAML keys TRL renamed): every shipped
-    recipe must build a CRLFTConfig and a LoraConfig with the installed versions."""
-    from course_utils.profiles import get_profile
-    from course_utils.training import CONFIG_DIR, build_config, load_recipe, lora_config
+def test_every_profile_builds_valid_configs(tmp_path):
+    """Protects the profiles (the one source of hyperparameters) from API drift (the alignment-handbook failure:
+    keys TRL renamed): every profile must build a CRLFTConfig and a LoraConfig with the installed versions."""
+    import yaml
 
-    recipes = sorted(CONFIG_DIR.glob("crlft_*.yaml"))
-    assert recipes
-    for path in recipes:
-        recipe = load_recipe(path)
-        assert recipe["method"] in METHODS, path.name
-        profile = get_profile(recipe["profile"])
-        training = dict(recipe.get("training") or {})
-        config = build_config(recipe["method"], tmp_path, profile, **training)
-        assert config.max_length == training.get("max_length", profile.max_seq_length)
-        lora_config(profile, [1], **(recipe.get("lora") or {}))
+    from course_utils.profiles import PROFILES
+    from course_utils.training import build_config, lora_config
+
+    for profile in PROFILES.values():
+        for method in METHODS:
+            config = build_config(method, tmp_path, profile)
+            assert config.max_length == profile.max_seq_length
+        lora_config(profile, {"embed_tokens": [1], "lm_head": [1]})
+    configs = Path(__file__).resolve().parents[1] / "course_utils" / "configs"
     for name in ("accelerate_ddp.yaml", "accelerate_zero2.yaml", "accelerate_zero3.yaml", "accelerate_fsdp.yaml"):
-        assert load_recipe(name)["distributed_type"] in {"MULTI_GPU", "DEEPSPEED", "FSDP"}
+        assert yaml.safe_load((configs / name).read_text())["distributed_type"] in {"MULTI_GPU", "DEEPSPEED", "FSDP"}
+
+
+def test_untied_model_trains_and_saves_its_end_of_turn_output_row(tmp_path):
+    """Protects untied models (Mistral-7B, Llama-2: the 24gb and a100 profiles): the end-of-turn token's row of the
+    LM head trains, travels in the adapter file, and comes back identical after reloading."""
+    from peft import PeftModel
+
+    from course_utils.conditioning import prepare_for_crlft
+
+    tok = tiny_tokenizer()
+    out = tmp_path / "untied"
+    base = tiny_model(len(tok) + 1, tied=False)
+    initial_row = base.lm_head.weight[-1].detach().clone()
+    result = run_training("crlft", labeled_dataset(8), out, profile="cpu", max_steps=3, learning_rate=5e-2,
+                          seed=0, model=base, tokenizer=tok, per_device_train_batch_size=4, save_steps=10)
+    assert result.global_step == 3
+    with safe_open(str(out / "adapter_model.safetensors"), "pt") as f:
+        head_keys = [k for k in f.keys() if "lm_head" in k and "trainable_tokens" in k]
+        assert head_keys, list(f.keys())
+        saved_delta = f.get_tensor(head_keys[0])
+    eot = tok.convert_tokens_to_ids(EOT_TOKEN)
+    reloaded_base = tiny_model(len(tok) + 1, tied=False)  # same seed: the same base weights
+    prepare_for_crlft(reloaded_base, tok)
+    reloaded = PeftModel.from_pretrained(reloaded_base, str(out)).merge_and_unload()
+    trained_row = reloaded.lm_head.weight[eot].detach()
+    torch.testing.assert_close(trained_row, saved_delta.reshape(-1, trained_row.numel())[0])
+    assert not torch.allclose(trained_row, initial_row)
+
+
+def test_an_already_prepared_tokenizer_still_gets_trainable_end_of_turn_rows(tmp_path):
+    """Protects `run_training(model=..., tokenizer=...)` with a tokenizer prepared earlier (a notebook cell run
+    twice): the end-of-turn rows must still be trainable and saved."""
+    from course_utils.conditioning import prepare_tokenizer
+
+    tok = tiny_tokenizer()
+    prepare_tokenizer(tok)
+    out = tmp_path / "prepared"
+    run_training("crlft", labeled_dataset(4), out, profile="cpu", max_steps=1, seed=0,
+                 model=tiny_model(len(tok)), tokenizer=tok, per_device_train_batch_size=4, save_steps=10)
+    with safe_open(str(out / "adapter_model.safetensors"), "pt") as f:
+        assert any("trainable_tokens" in k for k in f.keys())

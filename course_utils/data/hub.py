@@ -12,8 +12,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Iterable
 
-from course_utils.labeling import OPENCHAT_SHAREGPT_LABEL_CONFIG, LabelConfig, label_by_source
-from course_utils.schema import OnError, read_records
+from course_utils.data.labeling import OPENCHAT_SHAREGPT_LABEL_CONFIG, LabelConfig, label_by_source
+from course_utils.data.schema import OnError, read_records
 
 # name -> (hub repository, default data file)
 OPENCHAT_DATASETS: dict[str, tuple[str, str]] = {
@@ -60,7 +60,7 @@ def load_openchat_sharegpt(
 
         if not hub_reachable():
             raise ConnectionError(f"the Hugging Face hub is unreachable: cannot load {repo}; "
-                                  "use the offline dataset (course_utils.synth) instead")
+                                  "use the offline dataset (course_utils.data.synth) instead")
     kwargs = {"data_files": data_files or default_file} if (data_files or default_file) else {}
     raw = datasets.load_dataset(repo, split="train", **kwargs)
     if limit is not None:

@@ -17,9 +17,13 @@ returns the good records and the report.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Literal
+
+from course_utils.conditions import DATA_CLASSES
+from course_utils.verifiers import constraint_problems
 
 ROLE_ALIASES: dict[str, str] = {
     "human": "user",
@@ -204,8 +208,17 @@ def check_record(
     elif source is not None and known_sources is not None and source not in set(known_sources):
         bad(source_key, f"unknown source {source!r}")
 
+    if "weight" in record:
+        weight = record["weight"]
+        if isinstance(weight, bool) or not isinstance(weight, (int, float)):
+            bad("weight", f"is {type(weight).__name__} {weight!r}, expected a number >= 0")
+        elif not math.isfinite(weight) or weight < 0:
+            bad("weight", f"is {weight!r}, expected a finite number >= 0")
+    if "condition" in record and record["condition"] not in DATA_CLASSES:
+        known = ", ".join(repr(c.value) for c in DATA_CLASSES)
+        bad("condition", f"unknown class {record['condition']!r} (expected {known})")
+
     if "constraints" in record:
-        from course_utils.verifiers import constraint_problems
 
         for fld, msg in constraint_problems(record["constraints"]):
             bad(fld, msg)
@@ -315,3 +328,19 @@ def validate_file(
     return validate_records(
         read_records(path), on_error, kind, known_sources, require_source, source_name=str(path)
     )
+
+
+def validate_facts_file(path: str | Path) -> ValidationReport:
+    """Check a fact table (the shipped ``facts.json``): every entry has a non-empty string for each field."""
+    data = json.loads(Path(path).read_text(encoding="utf-8"))
+    facts = data.get("facts", {})
+    report = ValidationReport(n_records=len(facts), source_name=str(path))
+    if not isinstance(facts, dict) or not facts:
+        report.issues.append(ValidationIssue(0, None, "facts", "missing or empty fact table"))
+        return report
+    for i, (entity, entry) in enumerate(facts.items()):
+        bad = [f for f in data.get("fields", []) if not isinstance(entry, dict) or not str(entry.get(f, "")).strip()]
+        report.issues += [ValidationIssue(i, entity, f"facts.{f}", "missing or empty") for f in bad]
+        if not bad:
+            report.valid_indices.append(i)
+    return report

@@ -19,10 +19,11 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
-from course_utils.schema import OnError, ValidationReport, validate_records
+from course_utils.conditions import Condition
+from course_utils.data.schema import OnError, ValidationReport, validate_records
 
-EXPERT = "expert"
-SUBOPTIMAL = "suboptimal"
+EXPERT, SUBOPTIMAL = Condition.EXPERT.value, Condition.SUBOPTIMAL.value
+#: The per-class rewards of C-RLFT (OpenChat): the default weight labeling writes into each row.
 PAPER_CLASS_WEIGHTS: dict[str, float] = {EXPERT: 1.0, SUBOPTIMAL: 0.1}
 
 
@@ -110,8 +111,9 @@ def label_records_by_source(
     good, report = validate_records(records, on_error, "train", config.known_sources, require_source=True)
     rows = []
     for r in good:
-        cls = config.class_of(r["source"])
-        rows.append(_row(r, cls, config.weight_of(cls), None))
+        cls = r.get("condition") or config.class_of(r["source"])  # a labeled file keeps its labels
+        weight = r["weight"] if r.get("weight") is not None else config.weight_of(cls)
+        rows.append(_row(r, cls, weight, r.get("score")))
     return rows, report
 
 

@@ -14,24 +14,10 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from course_utils.labeling import DEFAULT_LABEL_CONFIG, summarize
-from course_utils.schema import ValidationIssue, ValidationReport, validate_file
-
-
-def validate_facts_file(path: str | Path) -> ValidationReport:
-    """Check a fact table (``data/facts.json``): every entry has a non-empty string for each field."""
-    data = json.loads(Path(path).read_text(encoding="utf-8"))
-    facts = data.get("facts", {})
-    report = ValidationReport(n_records=len(facts), source_name=str(path))
-    if not isinstance(facts, dict) or not facts:
-        report.issues.append(ValidationIssue(0, None, "facts", "missing or empty fact table"))
-        return report
-    for i, (entity, entry) in enumerate(facts.items()):
-        bad = [f for f in data.get("fields", []) if not isinstance(entry, dict) or not str(entry.get(f, "")).strip()]
-        report.issues += [ValidationIssue(i, entity, f"facts.{f}", "missing or empty") for f in bad]
-        if not bad:
-            report.valid_indices.append(i)
-    return report
+from course_utils.data.labeling import DEFAULT_LABEL_CONFIG, summarize
+from course_utils.data.loaders import data_dir
+from course_utils.data.schema import validate_facts_file, validate_file
+from course_utils.data.synth import SynthConfig, write_dataset
 
 
 def _is_facts_file(path: Path) -> bool:
@@ -111,8 +97,6 @@ def cmd_stats(args: argparse.Namespace) -> int:
 
 def cmd_synth(args: argparse.Namespace) -> int:
     """``crlft data synth``: write the dataset for ``--seed``, or ``--check`` it against ``--out``."""
-    from course_utils.synth import SynthConfig, data_dir, write_dataset
-
     out = Path(args.out) if args.out else data_dir()
     if not args.check:
         paths = write_dataset(out, SynthConfig(), args.seed)
@@ -149,7 +133,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("synth", help="generate the offline verifiable mixed-quality dataset")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", default=None, help="output folder (default: the repository's data/)")
+    p.add_argument("--out", default=None, help="output folder (default: the shipped files in course_utils/data/)")
     p.add_argument("--check", action="store_true", help="compare with the files in --out instead of writing")
     p.set_defaults(func=cmd_synth)
 

@@ -4,8 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from course_utils import hub_data
-from course_utils.hub_data import load_openchat_sharegpt, load_sharegpt_file
+from course_utils.data.hub import load_openchat_sharegpt, load_sharegpt_file
 
 SAMPLE = Path(__file__).parent / "fixtures" / "sharegpt_sample.json"
 
@@ -23,7 +22,7 @@ def test_sample_is_labeled_with_openchat_convention():
 def test_hub_loader_uses_datasets_and_labels(monkeypatch):
     """The hub path goes through datasets.load_dataset with OpenChat's file, then the same labeling."""
     import datasets
-    from course_utils.schema import read_records
+    from course_utils.data.schema import read_records
 
     calls = {}
 

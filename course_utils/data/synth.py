@@ -4,7 +4,7 @@ Short chat instructions whose answers are checkable by code (IFEval-style), in e
 Every record carries its constraints (see ``course_utils.verifiers``). Two sources imitate ShareGPT's
 model field: ``"gpt-4"`` (expert, always correct, natural answers) and ``"gpt-3.5-turbo"`` (sub-optimal).
 
-Two design properties make C-RLFT measurable on it (see /work/shared/CRLFT.md, the pilot):
+Two design properties make C-RLFT measurable on it (see `docs/method.md`, "the course's data"):
 
 * **Systematic failures.** Each family has one characteristic sub-optimal habit (``HABITS``), applied to
   an exact share of the sub-optimal records of that family (``failure_rates``). Random dispersed errors
@@ -26,7 +26,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from course_utils.schema import write_jsonl
+from course_utils.data.schema import write_jsonl
 
 FAMILIES: tuple[str, ...] = (
     "casing", "bullets", "json", "ending", "word_limit", "facts", "arithmetic", "sorting",
@@ -502,20 +502,3 @@ def write_dataset(out_dir: str | Path, config: SynthConfig = SynthConfig(), seed
     with open(paths["facts"], "w", encoding="utf-8", newline="\n") as f:
         f.write(json.dumps(facts_table(), ensure_ascii=False, sort_keys=True, indent=1) + "\n")
     return paths
-
-
-def data_dir() -> Path:
-    """The repository's ``data/`` folder (where the shipped files live)."""
-    return Path(__file__).resolve().parent.parent / "data"
-
-
-def load_shipped(split: str = "train") -> list[dict[str, Any]]:
-    """The shipped ``train``/``eval`` records; regenerated from the default seed when ``data/`` is absent
-    (for example after a plain ``pip install`` on Colab), which gives the same records."""
-    from course_utils.schema import read_records
-
-    path = data_dir() / f"{split}.jsonl"
-    if path.exists():
-        return read_records(path)
-    train, evals = generate(SynthConfig(), DEFAULT_SEED)
-    return {"train": train, "eval": evals}[split]

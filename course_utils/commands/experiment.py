@@ -1,0 +1,62 @@
+"""``crlft experiment``: the headline ablation (base, SFT, expert-only SFT, C-RLFT and its ablations)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import torch
+
+from course_utils import experiment
+from course_utils.experiment import VARIANTS, ExperimentConfig, results_markdown, run_experiment
+from course_utils.paths import results_dir
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    """Register `crlft experiment`."""
+    p = subparsers.add_parser(
+        "experiment", help="the headline ablation: base, SFT, expert-only SFT, C-RLFT and its ablations",
+        description=experiment.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated subset of: " + ", ".join(VARIANTS))
+    p.add_argument("--seeds", default="0", help="comma-separated seeds, e.g. 0,1,2")
+    p.add_argument("--max-steps", type=int, default=ExperimentConfig.max_steps)
+    p.add_argument("--learning-rate", type=float, default=None)
+    p.add_argument("--profile", default="cpu")
+    p.add_argument("--eval-limit", type=int, default=None, help="family-balanced subset of the held-out prompts")
+    p.add_argument("--max-new-tokens", type=int, default=ExperimentConfig.max_new_tokens)
+    p.add_argument("--batch-size", type=int, default=ExperimentConfig.batch_size)
+    p.add_argument("--work-dir", default=None, help="runs and evaluations (default runs/experiment)")
+    p.add_argument("--results-dir", default=None, help="where to write the results (default results/)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="torch CPU threads; use 1 on a CPU shared with other jobs (oversubscribed OpenMP threads "
+                        "spin and can run 10x slower)")
+    p.add_argument("--fresh", action="store_true",
+                   help="ignore finished trainings and evaluations of these settings and redo them")
+    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--note", default="", help="a remark recorded with the results (e.g. how the run was split)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run (or resume) the experiment, write ``results/`` and print its table."""
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    variants = tuple(v.strip() for v in args.variants.split(",") if v.strip())
+    unknown = [v for v in variants if v not in VARIANTS]
+    if unknown:
+        raise SystemExit(f"unknown variant(s) {unknown}; choose from {list(VARIANTS)}")
+    config = ExperimentConfig(
+        variants=variants, seeds=tuple(int(s) for s in args.seeds.split(",")), max_steps=args.max_steps,
+        learning_rate=args.learning_rate, profile=args.profile, eval_limit=args.eval_limit,
+        max_new_tokens=args.max_new_tokens, batch_size=args.batch_size,
+    )
+    argv = list(sys.argv[1:]) if sys.argv and "experiment" in sys.argv else ["experiment"]
+    if "--note" in argv:  # the note is recorded on its own
+        i = argv.index("--note")
+        argv[i + 1 : i + 2] = ["..."]
+    command = "crlft " + " ".join(argv)
+    result = run_experiment(config, args.work_dir, args.results_dir or results_dir(), not args.no_progress, command,
+                            args.note, fresh=args.fresh)
+    print(results_markdown(result))
+    return 0

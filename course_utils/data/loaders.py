@@ -1,0 +1,66 @@
+"""The one way files of conversations reach the course: read, validate (record and field named), label.
+
+The shipped files (``train.jsonl``, ``eval.jsonl``, ``facts.json``) are package data of ``course_utils.data``,
+so they are found the same way in an editable checkout, a plain ``pip install`` and on Colab."""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from datasets import Dataset
+
+from course_utils.data.labeling import DEFAULT_LABEL_CONFIG, LabelConfig, label_by_source
+from course_utils.data.schema import read_records, validate_records
+
+SHIPPED_FILES = ("train.jsonl", "eval.jsonl", "facts.json")
+
+
+def data_dir() -> Path:
+    """The folder of the shipped files (inside the installed package)."""
+    return Path(str(resources.files("course_utils.data")))
+
+
+def shipped_path(name: str) -> Path:
+    """Path of one shipped file (`train.jsonl`, `eval.jsonl` or `facts.json`)."""
+    if name not in SHIPPED_FILES:
+        raise ValueError(f"unknown shipped file {name!r}; choose one of {', '.join(SHIPPED_FILES)}")
+    return data_dir() / name
+
+
+def load_shipped(split: str = "train") -> list[dict[str, Any]]:
+    """The shipped ``train`` or ``eval`` records, validated, as plain dicts."""
+    kind = "train" if split == "train" else "prompts"
+    good, _ = validate_records(read_records(shipped_path(f"{split}.jsonl")), "fail", kind)
+    return good
+
+
+def load_train_dataset(path: str | Path | None = None, config: LabelConfig = DEFAULT_LABEL_CONFIG) -> Dataset:
+    """Labeled training conversations as a ``Dataset`` (``id``, ``messages``, ``condition``, ``weight``, ...).
+
+    Default: the shipped ``train.jsonl``. Records are validated (any problem raises ``DataValidationError``
+    naming the record and field); a file that already carries ``condition``/``weight`` keeps them, otherwise
+    each record is labeled by its source with `config`."""
+    path = Path(path) if path is not None else shipped_path("train.jsonl")
+    return label_by_source(read_records(path), config, on_error="fail")
+
+
+def load_eval_set(path: str | Path | None = None, limit: int | None = None) -> list[dict[str, Any]]:
+    """Held-out prompts (``id``, ``family``, ``messages``, ``constraints``), validated, in file order.
+
+    With `limit`, a family-balanced subset: families are taken in turn (round robin, file order within a
+    family) so that a reduced run still covers every family."""
+    path = Path(path) if path is not None else shipped_path("eval.jsonl")
+    records, _ = validate_records(read_records(path), "fail", "prompts", source_name=str(path))
+    if limit is None or limit >= len(records):
+        return records
+    queues: dict[str, list[int]] = {}
+    for index, record in enumerate(records):
+        queues.setdefault(record.get("family", "all"), []).append(index)
+    picked: list[int] = []
+    while len(picked) < limit:
+        for queue in queues.values():
+            if queue and len(picked) < limit:
+                picked.append(queue.pop(0))
+    return [records[i] for i in sorted(picked)]
