@@ -26,14 +26,8 @@ from pathlib import Path
 
 import torch
 
-SHAPES = {
-    "tiny": dict(arch="llama", hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-                 num_attention_heads=4, num_key_value_heads=2, vocab_size=512),
-    "mistral-7b": dict(arch="mistral", hidden_size=4096, intermediate_size=14336, num_hidden_layers=32,
-                       num_attention_heads=32, num_key_value_heads=8, vocab_size=32000),
-    "llama2-13b": dict(arch="llama", hidden_size=5120, intermediate_size=13824, num_hidden_layers=40,
-                       num_attention_heads=40, num_key_value_heads=40, vocab_size=32000),
-}
+from course_utils.shapes import SHAPES, shape_config
+
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
@@ -106,17 +100,14 @@ def quantize_linears(model, quant_type: str, compute_dtype: torch.dtype, double_
 
 def build_random(shape: str, precision: str, device: str):
     """A randomly initialised model of `shape` at `precision` on `device`."""
-    from transformers import LlamaConfig, LlamaForCausalLM, MistralConfig, MistralForCausalLM
+    from transformers import AutoModelForCausalLM
 
-    spec = dict(SHAPES[shape])
-    arch = spec.pop("arch")
-    cfg_cls, model_cls = (MistralConfig, MistralForCausalLM) if arch == "mistral" else (LlamaConfig, LlamaForCausalLM)
-    config = cfg_cls(**spec, max_position_embeddings=4096, tie_word_embeddings=False)
+    config = shape_config(shape, max_position_embeddings=4096, tie_word_embeddings=False)
     four_bit = precision in ("nf4", "fp4")
     compute = torch.bfloat16 if (four_bit and device == "cuda") else torch.float32 if four_bit else DTYPES[precision]
     torch.manual_seed(0)
     with torch.device(device):
-        model = model_cls._from_config(config, dtype=compute)
+        model = AutoModelForCausalLM.from_config(config, dtype=compute)
     if four_bit:
         quantize_linears(model, precision, compute)
     return model.eval()

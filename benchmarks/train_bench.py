@@ -21,16 +21,7 @@ import sys
 import time
 from pathlib import Path
 
-SHAPES = {
-    "tiny": dict(vocab_size=1024, hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
-                 num_key_value_heads=2, tie_word_embeddings=True),
-    "smollm2-135m": dict(vocab_size=49152, hidden_size=576, intermediate_size=1536, num_hidden_layers=30,
-                         num_attention_heads=9, num_key_value_heads=3, tie_word_embeddings=True),
-    "mistral-7b": dict(vocab_size=32000, hidden_size=4096, intermediate_size=14336, num_hidden_layers=32,
-                       num_attention_heads=32, num_key_value_heads=8, tie_word_embeddings=False,
-                       model_type="mistral"),
-}
-
+from course_utils.shapes import SHAPES, shape_config
 
 def build_qlora_base(shape: str, device: str, compute_dtype, seed: int = 0):
     """A random-initialised model of `shape` whose block linears are bitsandbytes NF4 (double quant), built layer by
@@ -38,11 +29,9 @@ def build_qlora_base(shape: str, device: str, compute_dtype, seed: int = 0):
     import bitsandbytes as bnb
     import torch
     from torch import nn
-    from transformers import AutoModelForCausalLM, LlamaConfig, MistralConfig
+    from transformers import AutoModelForCausalLM
 
-    spec = dict(SHAPES[shape])
-    cls = MistralConfig if spec.pop("model_type", "llama") == "mistral" else LlamaConfig
-    config = cls(max_position_embeddings=8192, **spec)
+    config = shape_config(shape, max_position_embeddings=8192)
     config._attn_implementation = "sdpa"
     torch.manual_seed(seed)
     with torch.device("meta"):

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 import torch
 from transformers import PretrainedConfig, PreTrainedModel
 
+from course_utils.shapes import MODEL_SHAPES, shape_config
+
 BYTES_PER_PARAM = {"fp32": 4.0, "bf16": 2.0, "fp16": 2.0}
 _FOUR_BIT = ("nf4", "fp4")
 _BLOCK, _BLOCK2 = 64, 256  # bitsandbytes 4-bit blocksize; second-level blocksize of double quantization
@@ -134,30 +136,15 @@ def measured_weight_bytes(model: PreTrainedModel) -> int:
     return total
 
 
-# Published architecture shapes of the profiles' hub models, so estimates need no download.
-_HUB_SHAPES: dict[str, dict[str, int | bool]] = {
-    "HuggingFaceTB/SmolLM2-1.7B": dict(vocab_size=49152, hidden_size=2048, intermediate_size=8192,
-                                       num_hidden_layers=24, num_attention_heads=32, num_key_value_heads=32,
-                                       tie_word_embeddings=True),
-    "mistralai/Mistral-7B-v0.1": dict(vocab_size=32000, hidden_size=4096, intermediate_size=14336,
-                                      num_hidden_layers=32, num_attention_heads=32, num_key_value_heads=8,
-                                      tie_word_embeddings=False),
-    "meta-llama/Llama-2-13b-hf": dict(vocab_size=32000, hidden_size=5120, intermediate_size=13824,
-                                      num_hidden_layers=40, num_attention_heads=40, num_key_value_heads=40,
-                                      tie_word_embeddings=False),
-}
-
-
 def model_config(model_id: str) -> PretrainedConfig:
     """The architecture config of `model_id`: from the offline cache, or the published shape of a profile model."""
-    from transformers import AutoConfig, LlamaConfig
+    from transformers import AutoConfig
 
     from course_utils.models import resolve_model_path
-    from course_utils.profiles import OFFLINE_MODEL_ID
 
-    if model_id == OFFLINE_MODEL_ID or model_id not in _HUB_SHAPES:
-        return AutoConfig.from_pretrained(resolve_model_path(model_id))
-    return LlamaConfig(**_HUB_SHAPES[model_id])
+    if model_id in MODEL_SHAPES:
+        return shape_config(MODEL_SHAPES[model_id])
+    return AutoConfig.from_pretrained(resolve_model_path(model_id))
 
 
 def estimate_for_profile(profile) -> MemoryEstimate:  # profile: course_utils.profiles.HardwareProfile

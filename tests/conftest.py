@@ -6,13 +6,13 @@ import pytest
 import torch
 from transformers import LlamaConfig, LlamaForCausalLM
 
+from course_utils.shapes import shape_config
+
 
 @pytest.fixture
 def tiny_llama_config() -> LlamaConfig:
     """A Llama config small enough to build in milliseconds, with real structure (GQA, tied embeddings)."""
-    return LlamaConfig(vocab_size=320, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-                       num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=128,
-                       tie_word_embeddings=True)
+    return shape_config("tiny", vocab_size=320, max_position_embeddings=128)
 
 
 @pytest.fixture

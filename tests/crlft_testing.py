@@ -6,7 +6,9 @@ import functools
 
 import torch
 from datasets import Dataset
-from transformers import LlamaConfig, LlamaForCausalLM
+from transformers import LlamaForCausalLM
+
+from course_utils.shapes import shape_config
 
 
 @functools.lru_cache(maxsize=1)
@@ -24,12 +26,11 @@ def tiny_tokenizer():
 
 
 def tiny_model(vocab_size: int, seed: int = 0, tied: bool = True) -> LlamaForCausalLM:
-    """A random 2-layer Llama with hidden size 32, fp32, sdpa attention; `tied=False` gives it its own LM head
+    """The tiny shape narrowed to hidden size 32, random weights, fp32, sdpa attention; `tied=False` gives it its own LM head
     (as Mistral-7B and Llama-2 have)."""
     torch.manual_seed(seed)
-    config = LlamaConfig(vocab_size=vocab_size, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256,
-                         tie_word_embeddings=tied)
+    config = shape_config("tiny", vocab_size=vocab_size, hidden_size=32, intermediate_size=64,
+                          max_position_embeddings=256, tie_word_embeddings=tied)
     config._attn_implementation = "sdpa"
     return LlamaForCausalLM(config)
 

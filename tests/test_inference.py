@@ -104,14 +104,14 @@ def base_and_adapter(tmp_path_factory):
     from peft import LoraConfig, get_peft_model
 
     root = tmp_path_factory.mktemp("adapter")
-    from transformers import LlamaConfig, LlamaForCausalLM
+    from transformers import LlamaForCausalLM
+
+    from course_utils.shapes import shape_config
 
     base_tok = tiny_tokenizer()
     torch.manual_seed(1)
     # hidden 64 / intermediate 128: bitsandbytes' CPU 4-bit kernels need blocks of at least 64
-    base = LlamaForCausalLM(LlamaConfig(vocab_size=len(base_tok), hidden_size=64, intermediate_size=128,
-                                        num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
-                                        max_position_embeddings=256, tie_word_embeddings=True))
+    base = LlamaForCausalLM(shape_config("tiny", vocab_size=len(base_tok), max_position_embeddings=256))
     base.save_pretrained(root / "base", safe_serialization=True)
     base_tok.save_pretrained(root / "base")
     tok = tiny_tokenizer()

@@ -74,7 +74,6 @@ def test_estimate_matches_the_recorded_gpu_measurement(mistral_config):
 @pytest.fixture
 def mistral_config():
     """Mistral-7B-v0.1's architecture (random weights are never needed)."""
-    from transformers import MistralConfig
+    from course_utils.shapes import shape_config
 
-    return MistralConfig(vocab_size=32000, hidden_size=4096, intermediate_size=14336, num_hidden_layers=32,
-                         num_attention_heads=32, num_key_value_heads=8, tie_word_embeddings=False)
+    return shape_config("mistral-7b")
