@@ -17,6 +17,8 @@ COMMANDS: dict[str, str] = {
     "chat": "course_utils.commands.chat",
     "experiment": "course_utils.commands.experiment",
     "course": "course_utils.commands.course",
+    "reset": "course_utils.commands.reset",
+    "catch-up": "course_utils.commands.catch_up",
 }
 
 

@@ -64,14 +64,14 @@ def torch_range() -> str:
     return next(str(r.specifier) for r in map(Requirement, requirements) if r.name == "torch")
 
 
-def badge_markdown(notebook_name: str) -> str:
-    """The "Open in Colab" badge of `notebooks/<notebook_name>` on the tag of this version (GitHub URLs only)."""
+def badge_markdown(notebook_name: str, folder: str = "notebooks") -> str:
+    """The "Open in Colab" badge of `<folder>/<notebook_name>` on the tag of this version (GitHub URLs only)."""
     match = re.fullmatch(r"https://github\.com/([^/]+)/([^/]+?)(?:\.git)?/?", repository_url())
     if not match:
         raise ValueError(f"Colab opens notebooks from GitHub only, not from {repository_url()!r}")
     owner, repo = match.groups()
     target = (f"https://colab.research.google.com/github/{owner}/{repo}/blob/v{course_version()}"
-              f"/notebooks/{notebook_name}")
+              f"/{folder}/{notebook_name}")
     return f"[![Open In Colab]({COLAB_BADGE_IMAGE})]({target})"
 
 
@@ -133,7 +133,7 @@ def _crlft_colab_setup() -> None:
     os.chdir(clone / "notebooks")
     changed = sorted(dist for dist, version in before.items() if imported_versions().get(dist) != version)
     if changed:
-        print(f"Updated {', '.join(changed)}, which this session had already imported.")
+        print(f"Updated {', '.join(changed)}, which this runtime had already imported.")
         print("Restart the runtime (Runtime > Restart session), then run the lesson from the top.")
         return
     probe = ("import json; from course_utils.profiles import get_profile; p = get_profile(); "

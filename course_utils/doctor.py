@@ -15,6 +15,7 @@ import psutil
 import torch
 
 from course_utils import models
+from course_utils.paths import display_path
 from course_utils.colab import repository_url
 from course_utils.profiles import PROFILES, get_profile
 
@@ -90,8 +91,8 @@ def check_offline_model(prepare: bool) -> Check:
     if prepare:
         models.ensure_offline_model()
     if models.offline_model_ready():
-        return Check("offline model", True, f"ready in {models.offline_model_dir()}")
-    return Check("offline model", False, f"not converted yet ({models.offline_model_dir()})",
+        return Check("offline model", True, f"ready in {display_path(models.offline_model_dir())}")
+    return Check("offline model", False, f"not converted yet ({display_path(models.offline_model_dir())})",
                  "crlft doctor --prepare   (converts the GGUF once, about 20 s)")
 
 

@@ -83,7 +83,7 @@ class ExperimentConfig:
     seeds: tuple[int, ...] = (0,)
     max_steps: int = 200
     learning_rate: float | None = None  # None: the profile's
-    profile: str = "cpu"
+    profile: str | None = None  # None: the profile chosen for this machine (COURSE_PROFILE or detected)
     precision: str = "nf4"
     eval_limit: int | None = None  # None: every held-out prompt; else a family-balanced subset
     max_new_tokens: int = 40
@@ -91,6 +91,9 @@ class ExperimentConfig:
     train_path: str | None = None
     eval_path: str | None = None
     n_boot: int = 2000
+
+    def __post_init__(self) -> None:
+        self.profile = get_profile(self.profile).name
 
     def fingerprint(self) -> str:
         """Short hash of what affects the numbers: the settings (not the variant list) and the code."""

@@ -155,9 +155,13 @@ def estimate_for_profile(profile) -> MemoryEstimate:  # profile: course_utils.pr
                            gradient_checkpointing=profile.gradient_checkpointing, optimizer=profile.optim)
 
 
-def profiles_that_fit(memory_gib: float, headroom: float = 0.9) -> list[str]:
-    """Profiles whose estimated training memory fits in `memory_gib` of GPU memory (keeping 10 % headroom)."""
+def profiles_that_fit(memory_gib: float, headroom: float = 0.9, bf16: bool = True) -> list[str]:
+    """GPU profiles whose estimated training memory fits in `memory_gib` of GPU memory (keeping 10 % headroom).
+
+    `bf16=False` (a T4, compute capability < 8) leaves out the profiles that compute in bf16 (`24gb`, `a100`),
+    whatever their memory; `workshop` switches to fp16 there by itself."""
     from course_utils.profiles import PROFILES
 
     return [p.name for p in PROFILES.values()
-            if p.name != "cpu" and estimate_for_profile(p).total <= memory_gib * GiB * headroom]
+            if p.name != "cpu" and (bf16 or p.compute_dtype != torch.bfloat16)
+            and estimate_for_profile(p).total <= memory_gib * GiB * headroom]

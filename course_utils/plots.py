@@ -60,18 +60,33 @@ def plot_ablation(summaries: dict, title: str = "") -> Figure:
     return fig
 
 
-def plot_quantization_error(weights, dequantized: dict, bins: int = 120) -> Figure:
-    """Left: histogram of a weight matrix's values; right: histogram of the error each 4-bit format
-    makes on it (`dequantized`: format name -> dequantized tensor of the same shape)."""
-    w = weights.detach().float().flatten().cpu().numpy()
-    fig, (ax_w, ax_e) = plt.subplots(1, 2, figsize=(10, 3.2))
-    ax_w.hist(w, bins=bins, color="#4c72b0")
-    ax_w.set_title("weight values")
+def plot_quantization_error(weights, dequantized: dict, bins: int = 120, levels: dict | None = None,
+                            blocksize: int = 64) -> Figure:
+    """Left: the weights divided by their block's absmax (what a 4-bit code must represent), with each format's 16
+    levels as vertical lines (`levels`: format name -> its 16 values in [-1, 1]); right: histogram of the error each
+    4-bit format makes (`dequantized`: format name -> dequantized tensor of the same shape)."""
+    w = weights.detach().float().flatten().cpu()
+    blocks = w[: w.numel() // blocksize * blocksize].reshape(-1, blocksize)
+    scaled = (blocks / blocks.abs().amax(dim=1, keepdim=True).clamp(min=1e-12)).flatten().numpy()
+    fig, (ax_w, ax_e) = plt.subplots(1, 2, figsize=(11, 3.4))
+    ax_w.hist(scaled, bins=bins, color="#4c72b0", alpha=0.8)
+    for (name, values), style in zip((levels or {}).items(), ("-", "--", ":")):
+        for k, value in enumerate(values):
+            ax_w.axvline(value, color="black" if style == "-" else "#c44e52", linestyle=style, linewidth=0.8,
+                         label=f"the 16 {name} levels" if k == 0 else None)
+    ax_w.set_title(f"weights / their block's absmax (blocks of {blocksize})")
+    ax_w.set_xlabel("scaled weight value")
+    ax_w.set_ylabel("number of weights (log scale)")
     ax_w.set_yscale("log")
+    if levels:
+        ax_w.legend(fontsize=8, loc="upper left")
+    w = w.numpy()
     for name, d in dequantized.items():
         err = d.detach().float().flatten().cpu().numpy() - w
         ax_e.hist(err, bins=bins, histtype="step", label=f"{name} (mean |err| {abs(err).mean():.2e})")
-    ax_e.set_title("quantization error (dequantized - original)")
+    ax_e.set_title("quantization error")
+    ax_e.set_xlabel("dequantized - original weight")
+    ax_e.set_ylabel("number of weights (log scale)")
     ax_e.set_yscale("log")
     ax_e.legend(fontsize=8)
     fig.tight_layout()
@@ -98,5 +113,42 @@ def plot_class_losses(log: list[dict], keys: tuple[str, ...] = ("loss", "loss_ex
     ax.set_ylabel("cross-entropy (nats/token)")
     ax.legend()
     ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_token_weights(rows: dict[str, list[tuple[str, float]]], width: float = 15.0,
+                       colors: dict[float, str] | None = None) -> Figure:
+    """The conditioned template token by token, one block per condition: each token in a box coloured by its loss
+    weight (grey = 0, no loss; green = 1.0; orange = 0.1). `rows` maps a label to `(token text, weight)` pairs, as
+    `course_utils.data.labeling.token_weights` gives them. A PNG, so it survives GitHub's notebook renderer."""
+    colors = colors or {0.0: "#e6e6e6", 1.0: "#7fc97f", 0.1: "#fdb462"}
+    char, height, gap = 0.085, 0.5, 0.05  # inches per character, per line, between boxes
+    lines: list[tuple[str, list[tuple[float, str, float]]]] = []
+    for label, pairs in rows.items():
+        x, line = 0.0, []
+        for text, weight in pairs:
+            shown = text.replace("\n", "\u21b5") or " "
+            box = char * len(shown) + 0.12
+            if x + box > width and line:
+                lines.append((label, line))
+                label, x, line = "", 0.0, []
+            line.append((x, shown, weight))
+            x += box + gap
+        lines.append((label, line))
+    fig, ax = plt.subplots(figsize=(width + 1.6, height * len(lines) + 0.7))
+    for row, (label, line) in enumerate(lines):
+        y = -row * height
+        ax.text(-0.15, y, label, ha="right", va="center", fontsize=10, fontweight="bold")
+        for x, shown, weight in line:
+            face = colors.get(round(weight, 3), "#80b1d3")
+            ax.text(x, y, shown, va="center", ha="left", family="monospace", fontsize=9,
+                    bbox=dict(boxstyle="round,pad=0.15", facecolor=face, edgecolor="#999999"))
+    handles = [plt.Rectangle((0, 0), 1, 1, facecolor=c, edgecolor="#999999") for c in colors.values()]
+    ax.legend(handles, [f"weight {w:g}" + (" (no loss)" if w == 0 else "") for w in colors], loc="upper center",
+              bbox_to_anchor=(0.5, 0.0), ncol=len(colors), frameon=False)
+    ax.set_xlim(-1.6, width)
+    ax.set_ylim(-height * (len(lines) - 0.5), height * 0.6)
+    ax.axis("off")
     fig.tight_layout()
     return fig

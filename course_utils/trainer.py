@@ -116,10 +116,19 @@ class CRLFTTrainer(SFTTrainer):
         self.tokenization_report: TokenizationReport | None = None
         # per-class (cross-entropy sum, token count) since the last log, kept apart for training and evaluation
         self._class_stats = {mode: torch.zeros(2, len(DATA_CLASSES), dtype=torch.float64) for mode in ("train", "eval")}
-        super().__init__(model, args=args, train_dataset=train_dataset, processing_class=processing_class,
-                         data_collator=data_collator, **kwargs)
+        # Conversations are cut at max_length by our tokenisation (and reported). TRL refuses padding-free batches
+        # without packing when max_length is set, because its own preparation would not cut them: hide it from TRL.
+        self._cut_length = args.max_length
+        if args.padding_free and not args.packing:
+            args.max_length = None
+        try:
+            super().__init__(model, args=args, train_dataset=train_dataset, processing_class=processing_class,
+                             data_collator=data_collator, **kwargs)
+        finally:
+            args.max_length = self._cut_length
         _expose_lm_head_bias(self.model)
-        if not args.bf16:  # fp32 compute, or fp16 under the gradient scaler (which refuses fp16 gradients)
+        if not args.bf16 or args.use_cpu:
+            # fp32 compute; fp16 under the gradient scaler (which refuses fp16 gradients); CPU autocast in bf16
             _keep_trainable_in_fp32(self.model)
         if data_collator is None:
             # SFTTrainer refuses a custom collator in padding-free mode, so ours replaces its default afterwards.
@@ -140,7 +149,7 @@ class CRLFTTrainer(SFTTrainer):
             cut_here = not packing or args.packing_strategy == "bfd"
             dataset, report = tokenize_dataset(
                 dataset, processing_class, conditioned=args.conditioned, weighted=args.weighted,
-                max_length=args.max_length if cut_here else None, normalize_by_length=args.normalize_by_length,
+                max_length=self._cut_length if cut_here else None, normalize_by_length=args.normalize_by_length,
             )
             if dataset_name == "train":
                 self.tokenization_report = report
@@ -148,10 +157,10 @@ class CRLFTTrainer(SFTTrainer):
         if missing:
             raise ValueError(f"tokenised dataset lacks columns {missing}")
         dataset = dataset.select_columns(list(TOKENIZED_COLUMNS))
-        if args.max_length is not None and (not packing or args.packing_strategy == "bfd"):
-            too_long = sum(len(ids) > args.max_length for ids in dataset["input_ids"])
+        if self._cut_length is not None and (not packing or args.packing_strategy == "bfd"):
+            too_long = sum(len(ids) > self._cut_length for ids in dataset["input_ids"])
             if too_long:
-                raise ValueError(f"{too_long} tokenised conversation(s) are longer than max_length={args.max_length}: "
+                raise ValueError(f"{too_long} tokenised conversation(s) are longer than max_length={self._cut_length}: "
                                  "pass labeled conversations (cut and reported here) or cut them yourself")
         if packing:
             if args.max_length is None:
@@ -253,10 +262,11 @@ class CRLFTTrainer(SFTTrainer):
 
 
 def _keep_trainable_in_fp32(model) -> None:
-    """SFTTrainer casts the adapter of a quantized model to bf16 (the QLoRA paper's choice for bf16 compute).
-    With fp32 compute (the `cpu` profile) that only adds slow bf16 CPU matmuls and rounding: cast back."""
+    """SFTTrainer casts the adapter of a quantized model to half precision (the QLoRA paper's choice for bf16 on a
+    GPU). Under fp32 compute that only adds rounding; under fp16 the gradient scaler refuses fp16 gradients
+    ("Attempting to unscale FP16 gradients"); under CPU autocast the optimiser wants fp32 master weights: cast back."""
     for param in model.parameters():
-        if param.requires_grad and param.dtype == torch.bfloat16:
+        if param.requires_grad and param.dtype in (torch.bfloat16, torch.float16):
             param.data = param.data.float()
 
 

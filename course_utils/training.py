@@ -38,6 +38,7 @@ from course_utils.conditioning import EOT_TOKEN, TEMPLATE_CONDITIONS, prepare_fo
 from course_utils.conditions import Condition
 from course_utils.data.loaders import load_train_dataset
 from course_utils.models import load_model_and_tokenizer
+from course_utils.paths import display_path
 from course_utils.profiles import HardwareProfile, get_profile
 from course_utils.trainer import CRLFTConfig, CRLFTTrainer
 
@@ -58,7 +59,7 @@ class Method:
     description: str
 
 
-#: The methods of the course's ablation (names used by the CLI and the experiment helper).
+#: The methods of the course's ablation (names used by the CLI and the experiment).
 METHODS: dict[str, Method] = {
     m.name: m
     for m in (
@@ -150,7 +151,8 @@ def build_config(method: str, output_dir: str | Path, profile: HardwareProfile, 
         adam_beta1=0.9, adam_beta2=0.95, weight_decay=0.0, max_grad_norm=1.0,
         optim=profile.optim if on_gpu else "adamw_torch",
         activation_checkpointing=profile.gradient_checkpointing and on_gpu,
-        bf16=on_gpu and profile.compute_dtype == torch.bfloat16,
+        padding_free=profile.padding_free,
+        bf16=profile.compute_dtype == torch.bfloat16,  # on a CPU too, where the profile chose it (fast bf16)
         fp16=on_gpu and profile.compute_dtype == torch.float16,
         use_cpu=not on_gpu, seed=seed, data_seed=seed, logging_steps=1, logging_first_step=True,
         save_strategy="steps", save_steps=save_steps, save_total_limit=2, report_to=[],
@@ -217,7 +219,7 @@ def run_training(
                         **config_overrides)
     last = get_last_checkpoint(str(output_dir)) if resume and output_dir.exists() else None
     if resume and last is None:
-        logger.warning("--resume: no checkpoint in %s, starting from scratch", output_dir)
+        logger.warning("--resume: no checkpoint in %s, starting from scratch", display_path(output_dir))
     if last is None:  # a fresh start (also --resume without a checkpoint) must not append to an old log
         (output_dir / LOG_FILE).unlink(missing_ok=True)
     else:

@@ -44,7 +44,7 @@ def _with_badge(text: str, badge: str) -> str:
     return "\n\n".join(part for part in (title, badge, rest.lstrip("\n")) if part)
 
 
-def sync(notebook: dict, name: str) -> bool:
+def sync(notebook: dict, name: str, folder: str = "notebooks") -> bool:
     """Bring the badge and the install cell of `notebook` (the JSON of `name`) up to date; True if it changed."""
     cells = notebook["cells"]
     intro = next((c for c in cells if c["cell_type"] == "markdown"), None)
@@ -52,7 +52,7 @@ def sync(notebook: dict, name: str) -> bool:
         raise ValueError(f"{name}: no markdown cell to hold the Colab badge")
     changed = False
     text = _text(intro)
-    if (new_text := _with_badge(text, badge_markdown(name))) != text:
+    if (new_text := _with_badge(text, badge_markdown(name, folder))) != text:
         _set_text(intro, new_text)
         changed = True
     source = install_cell_source()
@@ -76,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     stale = []
     for path in notebook_paths(args.root):
         notebook = json.loads(path.read_text(encoding="utf-8"))
-        if not sync(notebook, path.name):
+        if not sync(notebook, path.name, path.parent.name):
             continue
         stale.append(path)
         if not args.check:

@@ -108,5 +108,5 @@ def test_sync_notebooks_adds_a_missing_badge_and_install_cell(tmp_path, sync_not
     (tmp_path / "solutions" / "01.ipynb").write_text(json.dumps(notebook))
     assert sync_notebooks.main(["--root", str(tmp_path)]) == 0
     cells = json.loads((tmp_path / "solutions" / "01.ipynb").read_text())["cells"]
-    assert "".join(cells[0]["source"]) == f"# Solution 1\n\n{colab.badge_markdown('01.ipynb')}\n\nText"
+    assert "".join(cells[0]["source"]) == f"# Solution 1\n\n{colab.badge_markdown('01.ipynb', 'solutions')}\n\nText"
     assert "".join(cells[1]["source"]) == colab.install_cell_source() and cells[2]["source"] == "print(1)"

@@ -73,3 +73,17 @@ def test_new_embedding_rows_are_the_mean():
     torch.testing.assert_close(new[-1], old.mean(dim=0))
     torch.testing.assert_close(new[:-1], old)
     assert resize_embeddings_mean(model, tok) == 0
+
+
+def test_condition_vocabulary_has_one_meaning_per_name():
+    """Protects the vocabulary: expert / suboptimal / neutral are named values ('none' an alias of neutral), and an
+    unknown name is an error instead of a silent literal prefix."""
+    import pytest
+
+    from course_utils.conditions import Condition, parse_condition
+
+    assert parse_condition("none") is Condition.NEUTRAL and parse_condition("Expert") is Condition.EXPERT
+    with pytest.raises(ValueError, match="expert, suboptimal, neutral"):
+        parse_condition("gpt5")
+    with pytest.raises(ValueError):
+        parse_condition(None)

@@ -77,3 +77,12 @@ def mistral_config():
     from course_utils.shapes import shape_config
 
     return shape_config("mistral-7b")
+
+
+def test_a_card_without_bf16_is_not_offered_bf16_profiles():
+    """Protects T4 users: the 24gb and a100 profiles compute in bf16, which a T4 lacks, so they never 'fit' it."""
+    from course_utils.memory import profiles_that_fit
+
+    on_t4 = profiles_that_fit(15, bf16=False)
+    assert "workshop" in on_t4 and "24gb" not in on_t4 and "a100" not in on_t4
+    assert "24gb" in profiles_that_fit(24)

@@ -8,6 +8,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from course_utils import colab
+
 LESSONS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 
 
@@ -25,9 +27,9 @@ def test_lesson_has_the_course_conventions(path):
     """Each lesson opens with a Colab badge, objectives and a runtime table, installs on Colab only, has exercises."""
     cells = nbformat.read(path, as_version=4).cells
     intro = cells[0].source
-    assert f"colab.research.google.com/github/crlft-course/crlft-course/blob/main/notebooks/{path.name}" in intro
+    assert colab.badge_markdown(path.name) in intro  # derived from pyproject.toml: URL and version
     assert "Learning objectives" in intro and "| `cpu`" in intro
-    assert 'if "google.colab" in sys.modules:' in cells[1].source
+    assert cells[1].source == colab.install_cell_source()  # the one install cell, as scripts/sync_notebooks.py writes it
     assert any("Exercises" in c.source for c in cells if c.cell_type == "markdown")
     assert any("Solution" in c.source for c in cells), "exercises need solutions"
 
@@ -38,3 +40,13 @@ def test_lesson_is_committed_with_outputs(path):
     code = [c for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code"]
     never_ran = [c.source.splitlines()[0] for c in code if not c.get("execution_count")]
     assert not never_ran, f"{path.name}: cells without outputs of a run: {never_ran}"
+
+
+@pytest.mark.parametrize("path", LESSONS, ids=lambda p: p.name)
+def test_lesson_follows_the_chosen_profile(path):
+    """Every lesson runs the profile chosen for the machine (COURSE_PROFILE or detected); none hard-codes one, or a
+    T4 would train a different model in each lesson."""
+    for cell in nbformat.read(path, as_version=4).cells:
+        if cell.cell_type == "code":
+            assert not re.search(r"""profile\s*=\s*["']|get_profile\(\s*["']|COURSE_PROFILE\s*=""", cell.source), (
+                f"{path.name}: {cell.source.splitlines()[0]}")

@@ -79,3 +79,16 @@ def test_plain_install_trains_from_outside_the_repository(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     assert (work / "D" / "adapter_model.safetensors").exists()
     assert '"global_step": 2' in result.stdout
+
+
+def test_printed_paths_never_show_this_machines_layout(monkeypatch, tmp_path):
+    """Protects committed outputs from absolute machine paths: paths print relative to the working folder, the
+    checkout or the home folder."""
+    from pathlib import Path
+
+    from course_utils.paths import REPO_ROOT, display_path
+
+    monkeypatch.chdir(tmp_path)
+    assert display_path(REPO_ROOT / "runs" / "x") == "runs/x"
+    assert display_path(tmp_path / "a.jsonl") == "a.jsonl"
+    assert display_path(Path.home() / ".cache" / "m") == "~/.cache/m"

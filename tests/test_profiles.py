@@ -83,3 +83,16 @@ def test_workshop_by_name_on_ampere_computes_in_bf16(monkeypatch):
     fake_gpu(monkeypatch, 40.0, (8, 0))
     assert get_profile("workshop").compute_dtype == torch.bfloat16
     assert PROFILES["workshop"].compute_dtype == torch.float16  # the table itself is untouched
+
+
+def test_cpu_profile_computes_in_bf16_only_where_the_cpu_is_faster_at_it(monkeypatch):
+    """Protects CPUs without native bf16 (bf16 matmuls emulated, ~70x slower on the CI machine): the cpu profile
+    switches to bf16 compute only when a measurement says this CPU multiplies bf16 faster."""
+    from course_utils import profiles
+
+    monkeypatch.setattr(profiles.torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(profiles, "cpu_bf16_is_faster", lambda: False)
+    assert profiles.get_profile("cpu").compute_dtype == torch.float32
+    monkeypatch.setattr(profiles, "cpu_bf16_is_faster", lambda: True)
+    assert profiles.get_profile("cpu").compute_dtype == torch.bfloat16
+    assert profiles.get_profile("cpu").padding_free

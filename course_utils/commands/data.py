@@ -18,6 +18,7 @@ from course_utils.data.labeling import DEFAULT_LABEL_CONFIG, summarize
 from course_utils.data.loaders import data_dir
 from course_utils.data.schema import validate_facts_file, validate_file
 from course_utils.data.synth import SynthConfig, write_dataset
+from course_utils.paths import display_path
 
 
 def _is_facts_file(path: Path) -> bool:
@@ -34,7 +35,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     """``crlft data validate``: print the report; exit status 1 when any record has a problem."""
     path = Path(args.file)
     if not path.exists():
-        print(f"error: {path} does not exist")
+        print(f"error: {display_path(path)} does not exist")
         return 2
     if args.kind == "facts" or (args.kind == "auto" and _is_facts_file(path)):
         report = validate_facts_file(path)
@@ -101,15 +102,15 @@ def cmd_synth(args: argparse.Namespace) -> int:
     if not args.check:
         paths = write_dataset(out, SynthConfig(), args.seed)
         for name, path in paths.items():
-            print(f"wrote {path}")
+            print(f"wrote {display_path(path)}")
         return 0
     with tempfile.TemporaryDirectory() as tmp:
         paths = write_dataset(tmp, SynthConfig(), args.seed)
         differ = [p.name for p in paths.values() if not (out / p.name).exists() or (out / p.name).read_bytes() != p.read_bytes()]
     if differ:
-        print(f"differ from seed {args.seed}: {', '.join(differ)} in {out}")
+        print(f"differ from seed {args.seed}: {', '.join(differ)} in {display_path(out)}")
         return 1
-    print(f"{out}: identical to the files generated from seed {args.seed}")
+    print(f"{display_path(out)}: identical to the files generated from seed {args.seed}")
     return 0
 
 

@@ -22,7 +22,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--seeds", default="0", help="comma-separated seeds, e.g. 0,1,2")
     p.add_argument("--max-steps", type=int, default=ExperimentConfig.max_steps)
     p.add_argument("--learning-rate", type=float, default=None)
-    p.add_argument("--profile", default="cpu")
+    p.add_argument("--profile", default=None, help="hardware profile (default: COURSE_PROFILE or detected)")
     p.add_argument("--eval-limit", type=int, default=None, help="family-balanced subset of the held-out prompts")
     p.add_argument("--max-new-tokens", type=int, default=ExperimentConfig.max_new_tokens)
     p.add_argument("--batch-size", type=int, default=ExperimentConfig.batch_size)

@@ -13,6 +13,7 @@ from datasets import Dataset
 
 from course_utils.data.labeling import DEFAULT_LABEL_CONFIG, LabelConfig, label_by_source
 from course_utils.data.schema import read_records, validate_records
+from course_utils.paths import display_path
 
 SHIPPED_FILES = ("train.jsonl", "eval.jsonl", "facts.json")
 
@@ -52,7 +53,7 @@ def load_eval_set(path: str | Path | None = None, limit: int | None = None) -> l
     With `limit`, a family-balanced subset: families are taken in turn (round robin, file order within a
     family) so that a reduced run still covers every family."""
     path = Path(path) if path is not None else shipped_path("eval.jsonl")
-    records, _ = validate_records(read_records(path), "fail", "prompts", source_name=str(path))
+    records, _ = validate_records(read_records(path), "fail", "prompts", source_name=display_path(path))
     if limit is None or limit >= len(records):
         return records
     queues: dict[str, list[int]] = {}

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, Iterable, Literal
 
 from course_utils.conditions import DATA_CLASSES
+from course_utils.paths import display_path
 from course_utils.verifiers import constraint_problems
 
 ROLE_ALIASES: dict[str, str] = {
@@ -326,7 +327,7 @@ def validate_file(
     if kind is None:
         kind = "prompts" if path.stem.startswith("eval") or "prompts" in path.stem else "train"
     return validate_records(
-        read_records(path), on_error, kind, known_sources, require_source, source_name=str(path)
+        read_records(path), on_error, kind, known_sources, require_source, source_name=display_path(path)
     )
 
 
@@ -334,7 +335,7 @@ def validate_facts_file(path: str | Path) -> ValidationReport:
     """Check a fact table (the shipped ``facts.json``): every entry has a non-empty string for each field."""
     data = json.loads(Path(path).read_text(encoding="utf-8"))
     facts = data.get("facts", {})
-    report = ValidationReport(n_records=len(facts), source_name=str(path))
+    report = ValidationReport(n_records=len(facts), source_name=display_path(path))
     if not isinstance(facts, dict) or not facts:
         report.issues.append(ValidationIssue(0, None, "facts", "missing or empty fact table"))
         return report

@@ -1,0 +1,41 @@
+"""``crlft catch-up``: train the adapters that later lessons need, exactly as the lessons do, so that a student who
+fell behind can jump ahead.
+
+Lesson 03's C-RLFT run (``runs/lesson03/crlft``, used by lessons 04 and 05) and lesson 04's
+(``runs/lesson04/crlft``): 40 steps each, learning rate 1e-3, seed 0, on the detected profile, resuming whatever is
+already there (a finished run is not trained again)."""
+
+from __future__ import annotations
+
+import argparse
+
+LESSON_RUNS = (("lesson03", {"save_steps": 20}), ("lesson04", {}))
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    """Register ``crlft catch-up``."""
+    parser = subparsers.add_parser("catch-up", help="train the adapters later lessons need (as lessons 03 and 04)",
+                                   description=__doc__)
+    parser.add_argument("--only", nargs="*", choices=[name for name, _ in LESSON_RUNS],
+                        help="train only these lessons' runs (default: all)")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Train (or resume) each lesson's run and print what was done."""
+    from course_utils.paths import runs_dir
+    from course_utils.profiles import get_profile
+    from course_utils.training import run_training
+
+    profile = get_profile()
+    for lesson, extra in LESSON_RUNS:
+        if args.only and lesson not in args.only:
+            continue
+        output_dir = runs_dir() / lesson / "crlft"
+        print(f"{lesson}: C-RLFT, profile {profile.name}, 40 steps -> {output_dir}", flush=True)
+        result = run_training("crlft", output_dir=output_dir, profile=profile, max_steps=40, learning_rate=1e-3,
+                              seed=0, resume=True, **extra)
+        done = "already complete" if not result.losses() else f"trained in {result.runtime_s:.0f} s"
+        print(f"{lesson}: {result.global_step} steps, {done}"
+              + (f" (resumed from {result.resumed_from})" if result.resumed_from else ""), flush=True)
+    return 0

@@ -1,0 +1,132 @@
+"""The self-checking exercises: every reference solution passes, a typical wrong answer fails with feedback,
+`None` means "not answered yet", ids are unique and every lesson has enough exercises in several tiers."""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+
+import pytest
+
+from course_utils import exercises
+from course_utils.exercises import EXERCISES, TIERS, check, exercise_table, list_exercises
+
+LESSONS = ("00", "01", "02", "03", "04", "05")
+
+
+def _crlft_loss(ce, w):
+    return (w * ce).sum() / w.sum()
+
+
+def _per_sample_mean(ce, w):
+    return ((w * ce).sum(1) / w.sum(1)).mean()
+
+
+def _step_loss(ces, ws):
+    return sum((w * c).sum() for c, w in zip(ces, ws)) / sum(w.sum() for w in ws)
+
+
+def _per_micro_batch(ces, ws):
+    return sum((w * c).sum() / w.sum() for c, w in zip(ces, ws)) / len(ces)
+
+
+def _tokens_01_2():
+    from course_utils.models import load_tokenizer
+
+    tok = load_tokenizer("offline/SmolLM2-135M-Instruct")
+    return len(tok(exercises.EXERCISE_01_2_TEXT, add_special_tokens=False)["input_ids"])
+
+
+def _params_01_4():
+    from course_utils.memory import count_params, model_config
+
+    return count_params(model_config("offline/SmolLM2-135M-Instruct")).total
+
+
+# id -> (reference solution, a typical wrong answer); callables named _lazy_* are evaluated at test time
+SOLUTIONS: dict[str, tuple] = {
+    "00.1": ("cpu", "workshop"),
+    "00.2": ("workshop", "t4"),
+    "00.3": (16, 4),
+    "00.4": ("fp16", "bf16"),
+    "00.5": (16, 8),
+    "01.1": ("<|im_start|>", "<s>"),
+    "01.2": (_tokens_01_2, 6),
+    "01.3": ("greedy", "beam search"),
+    "01.4": (_params_01_4, 1e6),
+    "02.1": (0.1, 10),
+    "02.2": (0.9 / math.log(10), 0.9),
+    "02.3": (0.1, 0),
+    "02.4": (lambda beta: math.exp(1 / beta) / math.exp(0.1 / beta), lambda beta: math.exp(-0.9 / beta)),
+    "03.1": ("crlft-no-weight", "crlft-no-condition"),
+    "03.2": (_crlft_loss, _per_sample_mean),
+    "03.3": (4.8 / 2.8, 1.5),
+    "03.4": (1, 10),
+    "03.5": (_step_loss, _per_micro_batch),
+    "04.1": (16, 4),
+    "04.2": (0.5 + 1 / 64 + 4 / (64 * 256), 0.5),
+    "04.3": (14, 7),
+    "04.4": (4.125, 4.5),
+    "05.1": (2 / 3, 0.8),
+    "05.2": (0.8, 2 / 3),
+    "05.3": (128, 64),
+    "05.4": (0.19, 0.05),
+}
+NEEDS_MODEL_FILES = {"01.2", "01.4"}  # the offline tokenizer / config; no weights are loaded
+
+
+def _value(x):
+    return x() if callable(x) and getattr(x, "__name__", "").startswith(("_tokens", "_params")) else x
+
+
+def test_every_exercise_has_a_reference_solution():
+    assert set(SOLUTIONS) == set(EXERCISES)
+
+
+@pytest.mark.parametrize("exercise_id", sorted(SOLUTIONS))
+def test_reference_solution_passes(exercise_id, capsys):
+    assert check(exercise_id, _value(SOLUTIONS[exercise_id][0])) is True
+    out = capsys.readouterr().out
+    assert out.startswith(f"[{exercise_id} ") and "correct" in out
+
+
+@pytest.mark.parametrize("exercise_id", sorted(SOLUTIONS))
+def test_typical_wrong_answer_fails_with_a_hint(exercise_id, capsys):
+    assert check(exercise_id, SOLUTIONS[exercise_id][1]) is False
+    out = capsys.readouterr().out
+    assert "not yet" in out and ("hint" in out.lower() or "expected" in out)
+
+
+@pytest.mark.parametrize("exercise_id", sorted(EXERCISES))
+def test_none_is_not_answered_yet(exercise_id, capsys):
+    assert check(exercise_id, None) is False
+    assert "not answered yet" in capsys.readouterr().out
+
+
+def test_wrong_types_and_failing_functions_give_feedback_not_errors(capsys):
+    assert check("02.2", "0.39") is False
+    assert check("03.2", lambda ce, w: 1 / 0) is False
+    assert check("03.2", 1.0) is False
+    out = capsys.readouterr().out
+    assert "ZeroDivisionError" in out and "function" in out
+
+
+def test_loss_checker_catches_the_per_sample_mean_trap(capsys):
+    check("03.2", _per_sample_mean)
+    assert "per-sample" in capsys.readouterr().out
+
+
+def test_unknown_id_raises():
+    with pytest.raises(KeyError):
+        check("99.1", 1)
+
+
+def test_each_lesson_has_graded_exercises():
+    assert len(EXERCISES) == len({e.id for e in EXERCISES.values()})
+    for lesson in LESSONS:
+        listed = list_exercises(lesson)
+        assert len(listed) >= 3, lesson
+        tiers = Counter(e.tier for e in listed)
+        assert len(tiers) >= 2 and set(tiers) <= set(TIERS), (lesson, tiers)
+        assert all(e.statement and "\n" not in e.statement for e in listed)
+        assert exercise_table(int(lesson)).count("\n") == len(listed) + 1
