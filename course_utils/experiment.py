@@ -22,6 +22,7 @@ taken, the plot, sample answers) go to `results/` (`results_dir`).
 
 from __future__ import annotations
 
+import functools
 import gc
 import hashlib
 import json
@@ -105,9 +106,10 @@ class ExperimentConfig:
         return hashlib.sha1(json.dumps(d, sort_keys=True).encode()).hexdigest()[:10]
 
 
+@functools.lru_cache(maxsize=1)
 def code_fingerprint() -> str:
     """The package version and a hash of every source and data file of ``course_utils``: a cached training or
-    evaluation made by other code is never reused."""
+    evaluation made by other code is never reused. Computed once per process (the code it runs)."""
     root = Path(__file__).resolve().parent
     digest = hashlib.sha1(metadata.version("crlft-course").encode())
     for path in sorted(p for p in root.rglob("*") if p.suffix in (".py", ".jsonl", ".json", ".yaml")):
@@ -214,7 +216,7 @@ class Experiment:
         result = run_training(
             method, dataset=dataset, output_dir=out, profile=self.config.profile, max_steps=self.config.max_steps,
             learning_rate=self.config.learning_rate, seed=seed, resume=True, precision=self.config.precision,
-            disable_tqdm=not self.progress,
+            progress=self.progress,
         )
         gc.collect()
         return {"runtime_s": result.runtime_s, "global_step": result.global_step, "train_loss": result.train_loss}

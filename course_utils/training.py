@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -31,7 +32,9 @@ from typing import Any, Sequence
 import torch
 from datasets import Dataset
 from peft import LoraConfig, prepare_model_for_kbit_training
+from tqdm import tqdm
 from transformers import PreTrainedModel, PreTrainedTokenizerBase, TrainerCallback
+from transformers.trainer_callback import PrinterCallback, ProgressCallback
 from transformers.trainer_utils import get_last_checkpoint
 
 from course_utils.conditioning import EOT_TOKEN, TEMPLATE_CONDITIONS, prepare_for_crlft, trainable_token_indices
@@ -89,6 +92,26 @@ class TrainResult:
     def losses(self, key: str = "loss") -> list[tuple[int, float]]:
         """(step, value) pairs of a logged quantity (``loss``, ``loss_expert``, ``loss_suboptimal``, ...)."""
         return [(h["step"], h[key]) for h in self.log_history if key in h]
+
+    def table(self, every: int = 10) -> str:
+        """A short table of the log: every `every`-th step (and the last) with the step loss and the mean token
+        cross-entropy of each class since the previous row."""
+        rows = [h for h in self.log_history if "loss" in h]
+        if not rows:
+            return "(nothing trained in this call)"
+        lines = [f"{'step':>5} {'step loss':>10} {'expert CE':>10} {'sub-opt. CE':>12}"]
+        start = 0
+        for i, h in enumerate(rows):
+            if h["step"] % every and i != len(rows) - 1:
+                continue
+            window = rows[start:i + 1]
+            start = i + 1
+            cells = [sum(r["loss"] for r in window) / len(window)]
+            for key in ("loss_expert", "loss_suboptimal"):
+                values = [r[key] for r in window if key in r]
+                cells.append(sum(values) / len(values) if values else float("nan"))
+            lines.append(f"{h['step']:>5} {cells[0]:>10.3f} {cells[1]:>10.3f} {cells[2]:>12.3f}")
+        return "\n".join(lines)
 
 
 # ---- data ----------------------------------------------------------------------------------------------------
@@ -162,6 +185,32 @@ def build_config(method: str, output_dir: str | Path, profile: HardwareProfile, 
     return CRLFTConfig(**kwargs)
 
 
+class _CompactProgress(TrainerCallback):
+    """One progress bar for the whole run, with the latest loss beside it (instead of a printed dict per step)."""
+
+    def __init__(self):
+        self.bar = None
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        if state.is_world_process_zero:
+            # plain text (not a widget), redrawn at most every 30 s, so a saved notebook keeps a few lines
+            self.bar = tqdm(total=state.max_steps, initial=state.global_step, desc="training", unit="step",
+                            file=sys.stdout, mininterval=30, ncols=100)
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if self.bar is not None:
+            self.bar.update(state.global_step - self.bar.n)
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if self.bar is not None and logs and "loss" in logs:
+            self.bar.set_postfix(loss=f"{float(logs['loss']):.3f}", refresh=False)
+
+    def on_train_end(self, args, state, control, **kwargs):
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
 class _JsonlLogger(TrainerCallback):
     """Appends every log entry (with its step) to ``training_log.jsonl`` in the output directory."""
 
@@ -192,13 +241,15 @@ def run_training(
     use_lora: bool = True,
     lora_overrides: dict[str, Any] | None = None,
     callbacks: Sequence[TrainerCallback] = (),
+    progress: bool = True,
     **config_overrides: Any,
 ) -> TrainResult:
     """Train `method` (a key of :data:`METHODS`) on a labeled `dataset` (default: the shipped ``train.jsonl``).
 
     `profile` is a profile name or object (default: auto-detected). With `model`/`tokenizer` given (tests), they
     are used as they are instead of loading the profile's base. `resume=True` continues from the last checkpoint
-    in `output_dir` (or starts fresh if there is none). Extra keyword arguments override `CRLFTConfig` fields."""
+    in `output_dir` (or starts fresh if there is none). `progress` shows one progress bar. Extra keyword arguments
+    override `CRLFTConfig` fields."""
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
     prof = profile if hasattr(profile, "lora_r") else get_profile(profile)
@@ -219,7 +270,7 @@ def run_training(
                         **config_overrides)
     last = get_last_checkpoint(str(output_dir)) if resume and output_dir.exists() else None
     if resume and last is None:
-        logger.warning("--resume: no checkpoint in %s, starting from scratch", display_path(output_dir))
+        logger.info("--resume: no checkpoint in %s, starting from scratch", display_path(output_dir))
     if last is None:  # a fresh start (also --resume without a checkpoint) must not append to an old log
         (output_dir / LOG_FILE).unlink(missing_ok=True)
     else:
@@ -227,6 +278,13 @@ def run_training(
 
     trainer = CRLFTTrainer(model, args=args, train_dataset=dataset, processing_class=tokenizer,
                            peft_config=peft_config, callbacks=[_JsonlLogger(output_dir / LOG_FILE), *callbacks])
+    # the log goes to training_log.jsonl and TrainResult.table(); on screen, one compact bar (or nothing)
+    for callback in list(trainer.callback_handler.callbacks):
+        printing = isinstance(callback, (PrinterCallback, ProgressCallback))
+        if printing or type(callback).__name__ == "NotebookProgressCallback":
+            trainer.remove_callback(callback)
+    if progress:
+        trainer.add_callback(_CompactProgress())
     start = time.perf_counter()
     output = trainer.train(resume_from_checkpoint=last)
     runtime = time.perf_counter() - start

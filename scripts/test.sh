@@ -6,6 +6,6 @@ start=$(date +%s)
 bash scripts/setup.sh
 . .venv/bin/activate
 export COURSE_PROFILE=cpu PYTHONHASHSEED=0 TOKENIZERS_PARALLELISM=false
-python -m pytest tests notebooks --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg \
+python -m pytest tests notebooks solutions --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg \
   --nbval-cell-timeout 1800 -p no:cacheprovider "$@"
 echo "test command took $(( $(date +%s) - start )) s"
