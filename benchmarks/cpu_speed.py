@@ -26,6 +26,7 @@ from course_utils.conditioning import trainable_token_indices
 from course_utils.data.loaders import load_train_dataset
 from course_utils.profiles import get_profile
 from course_utils.tokenization import tokenize_dataset
+from course_utils import trainer as trainer_module
 from course_utils.trainer import CRLFTDataCollator
 from course_utils.training import load_base_for_training, lora_config, run_training
 
@@ -55,12 +56,20 @@ class _Clock(TrainerCallback):
         self.marks[key], self.marks[key + "_tokens"] = time.perf_counter(), state.num_input_tokens_seen
 
 
-def time_trainer(name: str, dataset, steps: int, **settings) -> dict:
-    """`run_training` (C-RLFT, cpu profile) with `settings` overriding the profile's speed knobs."""
+def time_trainer(name: str, dataset, steps: int, fused_head_everywhere: bool = False, **settings) -> dict:
+    """`run_training` (C-RLFT, cpu profile) with `settings` overriding the profile's speed knobs.
+
+    `fused_head_everywhere` scores the LM head at every position through TRL's fused head (as before)."""
     clock = _Clock()
-    run_training("crlft", dataset, f"/tmp/cpu_speed_{os.getpid()}/{name}", profile="cpu", max_steps=steps + 1,
-                 seed=0, save_steps=10_000, callbacks=[clock], include_num_input_tokens_seen="non_padding",
-                 **settings)
+    scorer = trainer_module._score_next_tokens
+    if fused_head_everywhere:
+        trainer_module._score_next_tokens = trainer_module.score_with_fused_head
+    try:
+        run_training("crlft", dataset, f"/tmp/cpu_speed_{os.getpid()}/{name}", profile="cpu", max_steps=steps + 1,
+                     seed=0, save_steps=10_000, callbacks=[clock], include_num_input_tokens_seen="non_padding",
+                     **settings)
+    finally:
+        trainer_module._score_next_tokens = scorer
     m = clock.marks
     return {"seconds": m["end"] - m["start"], "tokens": m["end_tokens"] - m["start_tokens"]}
 
@@ -85,11 +94,12 @@ def time_bare_loop(dataset, steps: int, batch: int, compute: torch.dtype) -> dic
         inputs = collate(rows)
         weights = inputs.pop("loss_weights")[:, 1:]
         inputs.pop("token_classes")
+        keep = (inputs["labels"][0, 1:] != -100).nonzero().squeeze(-1)  # positions whose next token trains
         with torch.autocast("cpu", dtype=compute, enabled=compute != torch.float32):
-            logits = model(input_ids=inputs["input_ids"], position_ids=inputs["position_ids"]).logits[:, :-1]
-        ce = torch.nn.functional.cross_entropy(logits.float().flatten(0, 1), inputs["input_ids"][:, 1:].flatten(),
-                                               reduction="none")
-        loss = (weights.flatten() * ce).sum() / weights.sum()
+            logits = model(input_ids=inputs["input_ids"], position_ids=inputs["position_ids"], use_cache=False,
+                           logits_to_keep=keep).logits[0]
+        ce = torch.nn.functional.cross_entropy(logits.float(), inputs["input_ids"][0, 1:][keep], reduction="none")
+        loss = (weights[0, keep] * ce).sum() / weights.sum()
         loss.backward()
         optimizer.step()
         optimizer.zero_grad()
@@ -108,11 +118,21 @@ def main(argv: list[str] | None = None) -> int:
     peaks = {name: matmul_peak(dtype) for name, dtype in DTYPES.items()}
     dataset = load_train_dataset().shuffle(seed=0).select(range(profile.batch_size * (args.steps + 1)))
     params = 134_515_008  # SmolLM2-135M
+    old_lora = {"lora_dropout": 0.05}
     runs = {
-        "before: padded, fp32 compute": (time_trainer("before", dataset, args.steps, padding_free=False, bf16=False),
-                                         "fp32"),
-        f"cpu profile now: padding-free, {compute} compute": (time_trainer("after", dataset, args.steps), compute),
-        f"bare PyTorch + PEFT loop, {compute}": (
+        "before: padded, LoRA dropout 0.05, LM head on every position, fp32": (time_trainer(
+            "before", dataset, args.steps, fused_head_everywhere=True, padding_free=False, bf16=False,
+            lora_overrides=old_lora), "fp32"),
+        "padding-free (alone)": (time_trainer(
+            "padding_free", dataset, args.steps, fused_head_everywhere=True, bf16=False, lora_overrides=old_lora),
+            "fp32"),
+        "padding-free + LoRA dropout 0": (time_trainer(
+            "no_dropout", dataset, args.steps, fused_head_everywhere=True, bf16=False), "fp32"),
+        f"cpu profile now: padding-free, dropout 0, LM head on trained positions, {compute}": (
+            time_trainer("after", dataset, args.steps), compute),
+        f"cpu profile now with an fp32 base instead of NF4 (no QLoRA), {compute}": (
+            time_trainer("fp32_base", dataset, args.steps, precision="fp32"), compute),
+        f"bare PyTorch + PEFT loop (same model, tokens, batch, scored positions), {compute}": (
             time_bare_loop(dataset, args.steps, profile.batch_size, DTYPES[compute]), compute),
     }
     rows = []
@@ -122,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
         rows.append({"config": name, "tokens_per_s": round(tps, 1), "dtype": dtype,
                      "achieved_gflops": round(achieved, 1), "share_of_peak": round(achieved / peaks[dtype], 3),
                      **{k: round(v, 2) for k, v in run.items()}})
-    before, now, bare = (r["tokens_per_s"] for r in rows)
+    before, now, bare = rows[0]["tokens_per_s"], rows[3]["tokens_per_s"], rows[-1]["tokens_per_s"]
     result = {
         "machine": {"platform": platform.platform(), "cpu": platform.processor() or platform.machine(),
                     "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(), "torch": torch.__version__,

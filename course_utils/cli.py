@@ -16,6 +16,7 @@ COMMANDS: dict[str, str] = {
     "train": "course_utils.commands.train",
     "chat": "course_utils.commands.chat",
     "experiment": "course_utils.commands.experiment",
+    "sweep": "course_utils.commands.sweep",
     "course": "course_utils.commands.course",
     "reset": "course_utils.commands.reset",
     "catch-up": "course_utils.commands.catch_up",

@@ -251,15 +251,91 @@ def evaluate_model(
 # Tables
 # --------------------------------------------------------------------------------------------------
 def summary_table(summaries: dict[str, Summary], per_family: bool = True) -> str:
-    """A markdown table: one row per variant, prompt- and instruction-level accuracy with 95 % CIs,
+    """A markdown table: one row per variant, prompt- and instruction-level accuracy with 95 % CIs (prompts
+    resampled, seeds pooled per prompt), the prompt-level accuracy of each seed (the spread across training seeds),
     then (optionally) prompt-level accuracy per family."""
     if not summaries:
         return ""
     families = sorted({f for s in summaries.values() for f in s.per_family}) if per_family else []
-    head = ["variant", "prompt-level % [95% CI]", "instruction-level % [95% CI]", "n", "seeds"] + families
+    head = ["variant", "prompt-level % [95% CI]", "instruction-level % [95% CI]", "n", "seeds",
+            "prompt-level % per seed"] + families
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for name, s in summaries.items():
-        cells = [name, s.prompt.pct(), s.instruction.pct(), str(s.prompt.n), str(len(s.per_seed_prompt))]
+        per_seed = " / ".join(f"{100 * v:.1f}" for v in s.per_seed_prompt)
+        cells = [name, s.prompt.pct(), s.instruction.pct(), str(s.prompt.n), str(len(s.per_seed_prompt)), per_seed]
         cells += [f"{100 * s.per_family[f]['prompt'].mean:.1f}" if f in s.per_family else "" for f in families]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------------------------------
+# The condition knob: one model, two conditions
+# --------------------------------------------------------------------------------------------------
+@dataclass
+class ConditionComparison:
+    """One model's answers to the same prompts under two conditions, scored, with each answer checked for its
+    family's planted sub-optimal habit (`course_utils.data.synth.shows_habit`)."""
+
+    records: list[dict]
+    runs: dict[str, EvalRun]  # condition value -> its run
+    habits: dict[str, list[bool]]  # condition value -> per prompt: does the answer show the family's habit
+
+    @classmethod
+    def from_runs(cls, records: Sequence[dict], runs: dict[str, EvalRun]) -> "ConditionComparison":
+        """Compare runs that are already there (condition value -> run on `records`, two of them)."""
+        from course_utils.data.synth import shows_habit
+
+        if len(runs) != 2:
+            raise ValueError(f"compare two conditions, not {len(runs)}")
+        habits = {c: [shows_habit(r["family"], a) for r, a in zip(records, run.responses)] for c, run in runs.items()}
+        return cls(list(records), dict(runs), habits)
+
+    @property
+    def difference(self) -> Accuracy:
+        """Prompt-level accuracy of the first condition minus the second (paired bootstrap 95 % CI)."""
+        first, second = self.runs.values()
+        return paired_difference(first.scores, second.scores)
+
+    def table(self) -> str:
+        """Per family: pass rate and share of answers showing the family's habit, under each condition."""
+        names = list(self.runs)
+        families = sorted({r["family"] for r in self.records})
+        head = ["family", "n"] + [f"{c} pass %" for c in names] + [f"{c} habit %" for c in names]
+        lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        for family in [*families, "all"]:
+            idx = [i for i, r in enumerate(self.records) if family in ("all", r["family"])]
+            cells = [family, str(len(idx))]
+            cells += [f"{100 * np.mean([self.runs[c].scores[i].passed for i in idx]):.0f}" for c in names]
+            cells += [f"{100 * np.mean([self.habits[c][i] for i in idx]):.0f}" for c in names]
+            lines.append("| " + " | ".join(cells) + " |")
+        return "\n".join(lines)
+
+    def side_by_side(self, n: int = 4) -> str:
+        """Up to `n` prompts (one per family first) where the two conditions' answers differ."""
+        first, second = self.runs
+        differ = [i for i, _ in enumerate(self.records)
+                  if self.runs[first].responses[i].strip() != self.runs[second].responses[i].strip()]
+        picked, seen = [], set()
+        for i in differ:  # one per family, then the rest
+            if self.records[i]["family"] not in seen:
+                seen.add(self.records[i]["family"])
+                picked.append(i)
+        picked += [i for i in differ if i not in picked]
+        blocks = []
+        for i in picked[:n]:
+            r = self.records[i]
+            blocks.append(f"[{r['family']}] {r['messages'][-1]['content']}")
+            for c in (first, second):
+                mark = "pass" if self.runs[c].scores[i].passed else "FAIL"
+                habit = ", shows the habit" if self.habits[c][i] else ""
+                blocks.append(f"  {c:>10} ({mark}{habit}): {self.runs[c].responses[i].strip()!r}")
+        return "\n".join(blocks) if blocks else "(the two conditions gave the same answer to every prompt)"
+
+
+def compare_conditions(model, tokenizer, records: Sequence[dict],
+                       conditions: tuple[Condition, Condition] = (Condition.EXPERT, Condition.SUBOPTIMAL),
+                       max_new_tokens: int = 40, batch_size: int = 16) -> ConditionComparison:
+    """Answer `records` with one C-RLFT model under each of two conditions and check the planted habits."""
+    runs = {str(c): evaluate_model(model, tokenizer, records, condition=c, max_new_tokens=max_new_tokens,
+                                   batch_size=batch_size) for c in conditions}
+    return ConditionComparison.from_runs(records, runs)

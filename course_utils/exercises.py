@@ -442,6 +442,46 @@ def _05_4(answer: Any) -> tuple[bool, str]:
                   "sqrt(p (1 - p) / n).")
 
 
+# ---- lesson 06: when does C-RLFT pay? ------------------------------------------------------------------------------
+def _epochs_of_expert_slice(share: float, steps: int = 40, batch: int = 8, n_train: int = 2400) -> float:
+    return steps * batch / round(n_train * share)
+
+
+@exercise("06.1", "warm-up", "At a 5 % expert share (2,400 conversations), 40 steps of batch 8: how many epochs of "
+                             "its own data does SFT on the expert slice get?")
+def _06_1(answer: Any) -> tuple[bool, str]:
+    truth = _epochs_of_expert_slice(0.05)
+    value = _number(answer)
+    if abs(value - 320 / 2400) < 1e-3:
+        return False, "that is the mixture's epochs; hint: the expert slice has 5 % of 2,400 conversations."
+    return _close(value, truth, 0.01, "conversations seen (steps x batch) / conversations in the expert slice.")
+
+
+@exercise("06.2", "core", "At the shipped 10 % share, 40 steps for the mixture: how many steps give SFT on the expert "
+                          "slice the same number of epochs?")
+def _06_2(answer: Any) -> tuple[bool, str]:
+    value = _number(answer)
+    if value == 4:
+        return True, "4 steps: the expert slice is a tenth of the mixture, so equal epochs need a tenth of the steps."
+    if value == 400:
+        return False, "that is ten times more, not less; hint: the expert slice is the smaller set."
+    return False, "hint: epochs = steps x batch / data size; the expert slice is 240 of 2,400 conversations."
+
+
+@exercise("06.3", "stretch", "Write `pays(d)`: True when a paired difference d = {'mean', 'low', 'high'} (C-RLFT minus "
+                             "another variant) shows C-RLFT ahead with the whole 95 % CI above 0")
+def _06_3(answer: Any) -> tuple[bool, str]:
+    cases = [({"mean": 0.08, "low": 0.02, "high": 0.14}, True), ({"mean": 0.08, "low": -0.01, "high": 0.17}, False),
+             ({"mean": -0.05, "low": -0.09, "high": -0.01}, False), ({"mean": 0.0, "low": 0.0, "high": 0.0}, False)]
+    for d, expected in cases:
+        got = answer(dict(d))
+        if bool(got) != expected:
+            hint = ("an interval that includes 0 is not a visible difference" if d["low"] <= 0 < d["mean"]
+                    else "C-RLFT behind (or equal) never pays")
+            return False, f"pays({d}) returned {got!r}, expected {expected}: {hint}."
+    return True, "the difference counts only when its whole interval is above 0 (a strict inequality)."
+
+
 # ---- API ------------------------------------------------------------------------------------------------------------
 def check(exercise_id: str, answer: Any) -> bool:
     """Check `answer` to exercise `exercise_id` (e.g. ``"03.2"``), print feedback, return whether it is right.

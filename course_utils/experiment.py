@@ -2,7 +2,7 @@
 data with code-checked scores.
 
 Variants (one training run each, same data, steps, learning rate and seed; evaluated greedily in NF4
-on the held-out prompts):
+on the held-out prompts, or on the validation prompts with ``split="val"``, where settings are chosen):
 
 | variant | trains | asks at inference |
 |---|---|---|
@@ -13,6 +13,12 @@ on the held-out prompts):
 | `crlft-no-weight` | class prefixes, every weight 1 | expert class |
 | `crlft-no-condition` | neutral prefix, class weights | neutral prefix |
 | `crlft-suboptimal` | (the `crlft` model) | sub-optimal class |
+
+Every variant gets the same number of optimiser steps; `budget()` reports what that means in epochs of each
+variant's own data (the expert slice is a tenth of the mixture, so at equal steps it is seen ten times as often).
+With ``expert_share`` the training data is regenerated with that share of expert conversations (same size, same
+generator seed, so the same entities and the same evaluation prompts): the expert-share sweep
+(`course_utils.sweep`).
 
 Resumable: every training run checkpoints and resumes; every finished evaluation is a JSON file that is
 reused. The work folder is keyed by the settings, so changing them never mixes results. Results
@@ -41,13 +47,15 @@ import torch
 from tqdm.auto import tqdm
 
 from course_utils.conditions import Condition
+from course_utils.data.labeling import label_by_source
 from course_utils.data.loaders import load_eval_set, load_train_dataset
+from course_utils.data.synth import SynthConfig, generate
 from course_utils.evaluation import EvalRun, Summary, evaluate_model, paired_difference, summarize, summary_table
 from course_utils.inference import load_for_inference
 from course_utils.paths import runs_dir
 from course_utils.plots import plot_ablation
 from course_utils.profiles import get_profile
-from course_utils.training import run_training
+from course_utils.training import METHODS, run_training
 
 
 @dataclass(frozen=True)
@@ -82,19 +90,34 @@ class ExperimentConfig:
 
     variants: tuple[str, ...] = tuple(VARIANTS)
     seeds: tuple[int, ...] = (0,)
-    max_steps: int = 200
-    learning_rate: float | None = None  # None: the profile's
+    max_steps: int = 40  # the budget: 15 trainings of the 3-seed ablation fit in about 35 min on 2 CPU cores
+    learning_rate: float | None = 2e-3  # chosen on the validation prompts (results/validation/); None: the profile's
+    split: str = "eval"  # "eval": the held-out prompts (reporting); "val": the validation prompts (choosing)
+    expert_share: float | None = None  # None: the shipped training data; else regenerated with this expert share
     profile: str | None = None  # None: the profile chosen for this machine (COURSE_PROFILE or detected)
     precision: str = "nf4"
-    eval_limit: int | None = None  # None: every held-out prompt; else a family-balanced subset
+    eval_limit: int | None = 120  # a family-balanced subset (15 per family); None: every prompt of the split
     max_new_tokens: int = 40
-    batch_size: int = 16
+    batch_size: int = 60  # prompts per generate() call: larger batches amortise the 4-bit dequantisation (CPU)
     train_path: str | None = None
     eval_path: str | None = None
     n_boot: int = 2000
 
     def __post_init__(self) -> None:
         self.profile = get_profile(self.profile).name
+        if self.split not in ("eval", "val"):
+            raise ValueError(f"split must be 'eval' or 'val', not {self.split!r}")
+        if self.expert_share is not None and self.train_path is not None:
+            raise ValueError("expert_share regenerates the training data: it cannot be combined with train_path")
+        if self.expert_share == SynthConfig().expert_share:  # the shipped data: same runs, same cache
+            self.expert_share = None
+
+    def train_dataset(self):
+        """The labeled training conversations: the shipped file, `train_path`, or regenerated at `expert_share`."""
+        if self.expert_share is None:
+            return load_train_dataset(self.train_path)
+        records, _ = generate(SynthConfig(expert_share=self.expert_share))
+        return label_by_source(records)
 
     def fingerprint(self) -> str:
         """Short hash of what affects the numbers: the settings (not the variant list) and the code."""
@@ -194,7 +217,8 @@ class Experiment:
     def records(self) -> list[dict]:
         """The held-out prompts this experiment scores."""
         if self._records is None:
-            self._records = load_eval_set(self.config.eval_path, limit=self.config.eval_limit)
+            self._records = load_eval_set(self.config.eval_path, limit=self.config.eval_limit,
+                                          split=self.config.split)
         return self._records
 
     def _trained(self, seed: int, method: str) -> bool:
@@ -212,7 +236,7 @@ class Experiment:
         out = self.run_dir(seed, method)
         if self._trained(seed, method):
             return json.loads((out / "crlft_run.json").read_text())
-        dataset = load_train_dataset(self.config.train_path)
+        dataset = self.config.train_dataset()
         result = run_training(
             method, dataset=dataset, output_dir=out, profile=self.config.profile, max_steps=self.config.max_steps,
             learning_rate=self.config.learning_rate, seed=seed, resume=True, precision=self.config.precision,
@@ -294,6 +318,23 @@ class Experiment:
                 out.append(EvalRun.from_dict(json.loads(p.read_text())))
         return out
 
+    def budget(self) -> dict[str, dict[str, float]]:
+        """Per training method: optimiser steps, conversations seen, the size of its own data and the epochs of
+        it that the steps amount to (equal steps mean unequal epochs: the expert slice is the smaller set)."""
+        profile = get_profile(self.config.profile)
+        seen = self.config.max_steps * profile.effective_batch_size
+        data = self.config.train_dataset()
+        n_expert = sum(c == Condition.EXPERT for c in data["condition"])
+        out = {}
+        for name in self.config.variants:
+            method = VARIANTS[name].method
+            if method is None or method in out:
+                continue
+            rows = n_expert if METHODS[method].expert_only else len(data)
+            out[method] = {"steps": self.config.max_steps, "conversations_seen": seen, "data_rows": rows,
+                           "epochs": round(seen / rows, 2)}
+        return out
+
     def summary(self) -> dict:
         """Summaries per variant, paired differences against C-RLFT, timings and settings (JSON-able)."""
         summaries, scores = {}, {}
@@ -311,7 +352,8 @@ class Experiment:
         timings = self.timings()
         return {
             "config": asdict(self.config), "fingerprint": self.config.fingerprint(),
-            "n_prompts": len(self.records()), "summaries": summaries, "paired_differences": diffs,
+            "n_prompts": len(self.records()), "split": self.config.split, "budget": self.budget(),
+            "summaries": summaries, "paired_differences": diffs,
             "timings_s": timings, "total_s": round(sum(timings.values()), 1),
         }
 
@@ -342,6 +384,9 @@ def results_markdown(result: dict) -> str:
     """The results as markdown: settings, main table beside the paper, per family, paired differences."""
     cfg = result["config"]
     summaries = {k: Summary.from_dict(v) for k, v in result["summaries"].items()}
+    prompts_name = "validation prompts" if result.get("split") == "val" else "held-out prompts"
+    data_name = ("the shipped train.jsonl" if cfg.get("expert_share") is None
+                 else f"regenerated with {100 * cfg['expert_share']:g} % expert conversations")
     lines = [
         "# Headline experiment: the C-RLFT ablation on the offline data",
         "",
@@ -356,11 +401,22 @@ def results_markdown(result: dict) -> str:
         "",
         f"Settings: profile `{cfg['profile']}` (QLoRA, {cfg['precision']} base), {cfg['max_steps']} steps, "
         f"learning rate {cfg['learning_rate'] or 'profile default'}, seeds {list(cfg['seeds'])}, "
-        f"{result['n_prompts']} held-out prompts, greedy decoding, at most {cfg['max_new_tokens']} new tokens.",
+        f"{result['n_prompts']} {prompts_name}, greedy decoding, at most {cfg['max_new_tokens']} new tokens; "
+        f"training data: {data_name}.",
         "",
         "## Strict accuracy (bootstrap 95 % CI over prompts; seeds pooled per prompt)",
         "",
         summary_table(summaries, per_family=False),
+        "",
+        "## Compute budget: equal steps, unequal epochs",
+        "",
+        "| training method | steps | conversations seen | conversations in its data | epochs of its data |",
+        "|---|---|---|---|---|",
+        *(f"| {m} | {b['steps']} | {b['conversations_seen']} | {b['data_rows']} | {b['epochs']:.2f} |"
+          for m, b in result.get("budget", {}).items()),
+        "",
+        "At equal epochs instead, SFT on the expert slice would get "
+        f"{_equal_epoch_steps(result)} steps: the comparison above gives it the larger share of passes over its data.",
         "",
         "## Beside the paper (Table 2 of the OpenChat paper, openchat-13b, average of three benchmarks; secondary)",
         "",
@@ -381,6 +437,18 @@ def results_markdown(result: dict) -> str:
         lines += ["One seed only (time allowed one): the intervals cover prompt sampling, not seed-to-seed "
                   "variation of training.", ""]
     return "\n".join(lines)
+
+
+def _equal_epoch_steps(result: dict) -> str:
+    """Steps that would give SFT on the expert slice as many epochs as the mixture methods get."""
+    budget = result.get("budget", {})
+    if "sft-expert" not in budget:
+        return "-"
+    mix = next((b for m, b in budget.items() if m != "sft-expert"), None)
+    if mix is None:
+        return "-"
+    expert = budget["sft-expert"]
+    return str(round(expert["steps"] * mix["epochs"] / expert["epochs"]))
 
 
 def write_results(exp: Experiment, result: dict, results_dir: str | Path) -> dict[str, Path]:

@@ -60,6 +60,32 @@ def plot_ablation(summaries: dict, title: str = "") -> Figure:
     return fig
 
 
+def plot_sweep(points: dict[str, list[dict]], title: str = "") -> Figure:
+    """Prompt-level accuracy against the share of expert data, one line per variant with 95 % CI bars and each
+    seed's accuracy as a dot. `points`: variant -> [{"share", "mean", "low", "high", "per_seed"}, ...]."""
+    fig, ax = plt.subplots(figsize=(7, 4))
+    colors = {"crlft": "#55a868", "sft-expert": "#dd8452", "sft-mix": "#4c72b0"}
+    for k, (name, rows) in enumerate(points.items()):
+        x = [100 * r["share"] * (1 + 0.04 * (k - 1)) for r in rows]  # a small offset keeps the bars apart
+        mean = [100 * r["mean"] for r in rows]
+        err = [[m - 100 * r["low"] for m, r in zip(mean, rows)], [100 * r["high"] - m for m, r in zip(mean, rows)]]
+        color = colors.get(name)
+        ax.errorbar(x, mean, yerr=err, marker="o", capsize=3, label=name, color=color)
+        for xi, r in zip(x, rows):
+            ax.scatter([xi] * len(r["per_seed"]), [100 * v for v in r["per_seed"]], s=8, color=color, alpha=0.4)
+    ax.set_xscale("log")
+    shares = [100 * r["share"] for r in next(iter(points.values()))]
+    ax.set_xticks(shares, [f"{s:g} %" for s in shares])
+    ax.minorticks_off()
+    ax.set_xlabel("expert conversations in the training data (share, log scale)")
+    ax.set_ylabel("prompt-level strict accuracy (%)")
+    ax.set_ylim(0, 100)
+    ax.legend()
+    ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
 def plot_quantization_error(weights, dequantized: dict, bins: int = 120, levels: dict | None = None,
                             blocksize: int = 64) -> Figure:
     """Left: the weights divided by their block's absmax (what a 4-bit code must represent), with each format's 16

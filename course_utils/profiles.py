@@ -71,6 +71,7 @@ PROFILES: dict[str, HardwareProfile] = {
             grad_accum=1,
             lora_r=16,
             lora_alpha=32,
+            lora_dropout=0.0,  # dropout would copy every LoRA input on every step (measured: benchmarks/cpu_speed.py)
             learning_rate=5e-4,
             gradient_checkpointing=False,
             optim="adamw_torch",

@@ -196,9 +196,10 @@ class CRLFTTrainer(SFTTrainer):
         weights = inputs.pop("loss_weights")[:, 1:]
         classes = inputs.pop("token_classes")[:, 1:]
         inputs["use_cache"] = False
-        outputs = model(**inputs, fused_lm_head=True)
-        ce = -outputs.log_probs  # (batch, seq-1), zero where the label is -100
-        weights = weights.to(ce.device, ce.dtype)
+        outputs, scores = _score_next_tokens(model, inputs)
+        ce = -scores["log_probs"]  # (batch, scored positions), zero where the label is -100
+        weights = weights[:, scores["positions"]].to(ce.device, ce.dtype)
+        classes = classes[:, scores["positions"]]
         weighted_sum = (weights * ce).sum()
         if num_items_in_batch is None:  # evaluation, or a direct call: this batch alone
             loss = weighted_sum / weights.sum().clamp(min=1e-12)
@@ -219,8 +220,8 @@ class CRLFTTrainer(SFTTrainer):
                 n_tokens = inputs[key].sum() if key == "attention_mask" else inputs[key].numel()
             else:
                 n_tokens = 0
-            sums = torch.stack([outputs.is_top1.sum().float(), outputs.entropy.detach().sum().float(),
-                                outputs.label_mask.sum().float(),
+            sums = torch.stack([scores["is_top1"].sum().float(), scores["entropy"].sum().float(),
+                                scores["label_mask"].sum().float(),
                                 torch.as_tensor(n_tokens, device=ce.device, dtype=torch.float32)])
             if self.args.world_size > 1:
                 sums = self.accelerator.reduce(sums, reduction="sum")
@@ -259,6 +260,43 @@ class CRLFTTrainer(SFTTrainer):
                     logs[f"{prefix}loss_{name}"] = float(stats[0, k] / stats[1, k])
             self._class_stats[mode].zero_()
         super().log(logs, start_time)
+
+
+def _score_next_tokens(model, inputs: dict[str, Any]) -> tuple[Any, dict[str, torch.Tensor]]:
+    """The model's outputs and, at the positions it scores, each next token's log-probability, the entropy and
+    whether the label is the top-1 token (both without gradient), the label mask and the positions scored.
+
+    On CUDA, TRL's fused LM head projects only the positions that have a label, in tiles, without materialising the
+    logits. Elsewhere that head projects every position; there the model's own ``logits_to_keep`` projects only the
+    positions some row is trained on (about a third of the course's short conversations: prompts and system
+    messages are not), which saves most of the LM head's cost on a CPU."""
+    if inputs["labels"].device.type == "cuda":
+        return score_with_fused_head(model, inputs)
+    return score_kept_positions(model, inputs)
+
+
+def score_with_fused_head(model, inputs: dict[str, Any]) -> tuple[Any, dict[str, torch.Tensor]]:
+    """`_score_next_tokens` through TRL's fused LM head (every position is scored off CUDA)."""
+    outputs = model(**inputs, fused_lm_head=True)
+    positions = torch.arange(inputs["labels"].shape[1] - 1, device=inputs["labels"].device)
+    return outputs, {"log_probs": outputs.log_probs, "entropy": outputs.entropy.detach(),
+                     "is_top1": outputs.is_top1, "label_mask": outputs.label_mask, "positions": positions}
+
+
+def score_kept_positions(model, inputs: dict[str, Any]) -> tuple[Any, dict[str, torch.Tensor]]:
+    """`_score_next_tokens` with logits only at the positions whose next token is a label in some row."""
+    targets = inputs["labels"][:, 1:]
+    positions = (targets != -100).any(dim=0).nonzero().squeeze(-1)  # hidden state t predicts label t + 1
+    outputs = model(**{k: v for k, v in inputs.items() if k != "labels"}, logits_to_keep=positions)
+    targets = targets[:, positions]
+    mask = targets != -100
+    log_probs_all = torch.log_softmax(outputs.logits.float(), dim=-1)
+    log_probs = log_probs_all.gather(-1, targets.clamp(min=0).unsqueeze(-1)).squeeze(-1) * mask
+    with torch.no_grad():
+        entropy = -(log_probs_all.exp() * log_probs_all).sum(-1) * mask
+        is_top1 = (log_probs_all.argmax(-1) == targets) & mask
+    return outputs, {"log_probs": log_probs, "entropy": entropy, "is_top1": is_top1, "label_mask": mask,
+                     "positions": positions}
 
 
 def _keep_trainable_in_fp32(model) -> None:

@@ -75,6 +75,11 @@ METHODS: dict[str, Method] = {
 }
 
 
+#: Lesson 03's C-RLFT run (``runs/lesson03/crlft``), which lesson 04 reuses and ``crlft catch-up`` trains: the same
+#: settings in all three places, and the experiment's budget and learning rate (chosen on the validation prompts).
+LESSON03_RUN: dict[str, Any] = {"max_steps": 40, "learning_rate": 2e-3, "seed": 0, "save_steps": 20}
+
+
 @dataclass
 class TrainResult:
     """What a run left behind and how it went."""

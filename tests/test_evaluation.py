@@ -111,3 +111,25 @@ def test_eval_loader_names_a_bad_record(tmp_path):
                                                         {"role": "assistant", "content": "a"}]}) + "\n")
     with pytest.raises(DataValidationError, match=r"record 0 \(id 'p0'\): messages\[1\]"):
         ev.load_eval_set(path)
+
+
+def test_condition_comparison_counts_the_planted_habits(monkeypatch):
+    """The condition knob's table: pass rates and habit shares per condition, answers side by side."""
+    from course_utils import evaluation as ev
+
+    records = [{"id": "a", "family": "arithmetic", "messages": [{"role": "user", "content": "What is 2 + 3?"}],
+                "constraints": [{"type": "exact_answer", "answer": "5"}]},
+               {"id": "b", "family": "json", "messages": [{"role": "user", "content": "JSON please"}],
+                "constraints": [{"type": "json_keys", "keys": ["name"], "values": {"name": "Ana"}}]}]
+    answers = {"expert": ["5", '{"name": "Ana"}'], "suboptimal": ["The answer is 5.", '```json\n{"name": "Ana"}\n```']}
+
+    def fake_evaluate(model, tok, recs, condition=None, **kwargs):
+        responses = answers[str(condition)]
+        return ev.EvalRun(str(condition), responses, ev.score_responses(recs, responses), 1.0, 4)
+
+    monkeypatch.setattr(ev, "evaluate_model", fake_evaluate)
+    cmp = ev.compare_conditions(None, None, records)
+    assert cmp.habits == {"expert": [False, False], "suboptimal": [True, True]}
+    assert cmp.difference.mean == pytest.approx(1.0)
+    assert "| all | 2 | 100 | 0 | 0 | 100 |" in cmp.table()
+    assert "The answer is 5." in cmp.side_by_side()

@@ -71,6 +71,9 @@ SOLUTIONS: dict[str, tuple] = {
     "05.2": (0.8, 2 / 3),
     "05.3": (128, 64),
     "05.4": (0.19, 0.05),
+    "06.1": (320 / 120, 320 / 2400),
+    "06.2": (4, 400),
+    "06.3": (lambda d: d["low"] > 0, lambda d: d["mean"] > 0),
 }
 NEEDS_MODEL_FILES = {"01.2", "01.4"}  # the offline tokenizer / config; no weights are loaded
 

@@ -118,3 +118,28 @@ def test_cli_rejects_unknown_variant(tmp_path):
 
     with pytest.raises(SystemExit):
         main(["experiment", "--variants", "crlft,sft-mixx", "--work-dir", str(tmp_path)])
+
+
+def test_budget_reports_equal_steps_as_unequal_epochs(tmp_path):
+    """Equal steps for every variant: the expert slice (a tenth of the mixture) is seen ten times as often."""
+    budget = ex.Experiment(ex.ExperimentConfig(max_steps=30, profile="cpu"), tmp_path).budget()
+    assert budget["crlft"]["data_rows"] == 2400 and budget["sft-expert"]["data_rows"] == 240
+    assert budget["sft-expert"]["conversations_seen"] == budget["crlft"]["conversations_seen"] == 30 * 8
+    assert budget["sft-expert"]["epochs"] == pytest.approx(10 * budget["crlft"]["epochs"], rel=0.02)
+    assert "sft-expert" in ex.results_markdown({**_minimal_result(), "budget": budget})
+
+
+def _minimal_result() -> dict:
+    return {"config": {**ex.asdict(ex.ExperimentConfig(profile="cpu"))}, "summaries": {}, "paired_differences": {},
+            "n_prompts": 0, "total_s": 0}
+
+
+def test_expert_share_regenerates_the_training_data_and_keys_the_cache():
+    """The sweep's data: the shipped share is the shipped data (same cache); another share is other data."""
+    assert ex.ExperimentConfig(expert_share=0.10).fingerprint() == ex.ExperimentConfig().fingerprint()
+    sparse = ex.ExperimentConfig(expert_share=0.02)
+    assert sparse.fingerprint() != ex.ExperimentConfig().fingerprint()
+    data = sparse.train_dataset()
+    assert len(data) == 2400 and sum(c == "expert" for c in data["condition"]) == 48
+    with pytest.raises(ValueError):
+        ex.ExperimentConfig(split="test")

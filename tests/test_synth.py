@@ -7,7 +7,8 @@ import pytest
 from course_utils.data.labeling import summarize
 from course_utils.data.schema import validate_file
 from course_utils.data.loaders import data_dir
-from course_utils.data.synth import FAMILIES, HABITS, SynthConfig, generate, write_dataset
+from course_utils.data.synth import (FAMILIES, HABITS, SynthConfig, generate, generate_splits, shows_habit,
+                                     write_dataset)
 from course_utils.verifiers import record_passes, verify
 
 DATA = data_dir()
@@ -30,6 +31,7 @@ def test_shipped_files_validate():
     """Every shipped conversation file validates without a single problem."""
     assert validate_file(DATA / "train.jsonl", known_sources={"gpt-4", "gpt-3.5-turbo"})[1].ok
     assert validate_file(DATA / "eval.jsonl")[1].ok
+    assert validate_file(DATA / "val.jsonl", kind="prompts")[1].ok
 
 
 def test_sizes_shares_and_multi_turn(dataset):
@@ -85,6 +87,29 @@ def test_heldout_entities_and_prompts_do_not_occur_in_training(dataset):
     assert not train_prompts & {m["content"] for r in evals for m in r["messages"] if m["role"] == "user"}
 
 
+def test_validation_prompts_use_entities_of_neither_training_nor_evaluation():
+    """The validation split (where knobs are chosen) shares no entity or prompt with training or evaluation,
+    and the share of expert data does not change the entity split (the sweep's data keeps the same eval prompts)."""
+    train, evals, val = generate_splits(SynthConfig(), 0)
+    entities = {name: {e for r in rs for e in r.get("turn_entities", [r["entity"]])}
+                for name, rs in (("train", train), ("eval", evals), ("val", val))}
+    assert not entities["val"] & entities["train"] and not entities["val"] & entities["eval"]
+    assert len(val) >= 120 and set(Counter(r["family"] for r in val)) == set(FAMILIES)
+    other_train, _, _ = generate_splits(SynthConfig(expert_share=0.02), 0)
+    assert not {e for r in other_train for e in r.get("turn_entities", [r["entity"]])} & entities["eval"]
+
+
+def test_arithmetic_and_sorting_are_small_enough_to_learn(dataset):
+    """One-digit arithmetic and three numbers up to 20: the earlier two-digit versions scored 0 for every variant."""
+    train, _ = dataset
+    for r in train:
+        if r["family"] == "arithmetic":
+            assert all(len(tok) == 1 for tok in r["entity"].split()[::2])
+        if r["family"] == "sorting":
+            numbers = [int(x) for x in r["entity"].split(", ")]
+            assert len(numbers) == 3 and max(numbers) <= 20
+
+
 def test_eval_prompts_are_answerable(dataset):
     """Each eval prompt has constraints that a correct answer can satisfy (ids unique, prompt-only)."""
     _, evals = dataset
@@ -112,3 +137,11 @@ def test_answers_are_short(dataset):
     train, _ = dataset
     lengths = sorted(sum(len(m["content"]) for m in r["messages"]) for r in train)
     assert lengths[int(0.95 * len(lengths))] < 400  # characters: roughly < 120 tokens
+
+
+def test_habit_detector_tells_the_planted_failures_from_correct_answers(dataset):
+    """`shows_habit` is true on every habit-failing sub-optimal answer and false on every correct one."""
+    train, _ = dataset
+    for r in train:
+        answer = r["messages"][-1]["content"]
+        assert shows_habit(r["family"], answer) == (not record_passes(r)), (r["id"], answer)

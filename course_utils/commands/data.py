@@ -122,7 +122,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p = sub.add_parser("validate", help="report every invalid record (record, field, problem)")
     p.add_argument("file")
     p.add_argument("--kind", choices=("auto", "train", "prompts", "facts"), default="auto",
-                   help="train: conversations with answers; prompts: held-out prompts (auto: eval*.jsonl)")
+                   help="train: conversations with answers; prompts: held-out prompts (auto: eval*.jsonl, val*.jsonl)")
     p.add_argument("--any-source", action="store_true", help="accept sources the default labeling does not know")
     p.add_argument("--all", action="store_true", help="print every problem (default: the first 200)")
     p.add_argument("--verbose", "-v", action="store_true", help="also list the valid records")

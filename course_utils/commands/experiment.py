@@ -19,11 +19,22 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         description=experiment.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated subset of: " + ", ".join(VARIANTS))
+    add_common_arguments(p)
+    p.add_argument("--expert-share", type=float, default=None,
+                   help="regenerate the training data with this share of expert conversations (default: shipped)")
+    p.set_defaults(func=run)
+
+
+def add_common_arguments(p: argparse.ArgumentParser) -> None:
+    """The settings `crlft experiment` and `crlft sweep` share."""
     p.add_argument("--seeds", default="0", help="comma-separated seeds, e.g. 0,1,2")
     p.add_argument("--max-steps", type=int, default=ExperimentConfig.max_steps)
     p.add_argument("--learning-rate", type=float, default=None)
     p.add_argument("--profile", default=None, help="hardware profile (default: COURSE_PROFILE or detected)")
-    p.add_argument("--eval-limit", type=int, default=None, help="family-balanced subset of the held-out prompts")
+    p.add_argument("--split", choices=("eval", "val"), default="eval",
+                   help="score on the held-out prompts (eval, for reporting) or the validation prompts (val, for "
+                        "choosing steps, learning rate and data knobs)")
+    p.add_argument("--eval-limit", type=int, default=None, help="family-balanced subset of the prompts")
     p.add_argument("--max-new-tokens", type=int, default=ExperimentConfig.max_new_tokens)
     p.add_argument("--batch-size", type=int, default=ExperimentConfig.batch_size)
     p.add_argument("--work-dir", default=None, help="runs and evaluations (default runs/experiment)")
@@ -35,27 +46,37 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                    help="ignore finished trainings and evaluations of these settings and redo them")
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("--note", default="", help="a remark recorded with the results (e.g. how the run was split)")
-    p.set_defaults(func=run)
+
+
+def config_from_args(args: argparse.Namespace, variants: tuple[str, ...]) -> ExperimentConfig:
+    """The `ExperimentConfig` the shared arguments describe (after applying --threads)."""
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    return ExperimentConfig(
+        variants=variants, seeds=tuple(int(s) for s in args.seeds.split(",")), max_steps=args.max_steps,
+        learning_rate=args.learning_rate, profile=args.profile, eval_limit=args.eval_limit, split=args.split,
+        expert_share=getattr(args, "expert_share", None), max_new_tokens=args.max_new_tokens,
+        batch_size=args.batch_size,
+    )
+
+
+def command_line(args: argparse.Namespace, name: str) -> str:
+    """The command as typed (the --note text elided: it is recorded on its own)."""
+    argv = list(sys.argv[1:]) if sys.argv and name in sys.argv else [name]
+    if "--note" in argv:
+        i = argv.index("--note")
+        argv[i + 1 : i + 2] = ["..."]
+    return "crlft " + " ".join(argv)
 
 
 def run(args: argparse.Namespace) -> int:
     """Run (or resume) the experiment, write ``results/`` and print its table."""
-    if args.threads:
-        torch.set_num_threads(args.threads)
     variants = tuple(v.strip() for v in args.variants.split(",") if v.strip())
     unknown = [v for v in variants if v not in VARIANTS]
     if unknown:
         raise SystemExit(f"unknown variant(s) {unknown}; choose from {list(VARIANTS)}")
-    config = ExperimentConfig(
-        variants=variants, seeds=tuple(int(s) for s in args.seeds.split(",")), max_steps=args.max_steps,
-        learning_rate=args.learning_rate, profile=args.profile, eval_limit=args.eval_limit,
-        max_new_tokens=args.max_new_tokens, batch_size=args.batch_size,
-    )
-    argv = list(sys.argv[1:]) if sys.argv and "experiment" in sys.argv else ["experiment"]
-    if "--note" in argv:  # the note is recorded on its own
-        i = argv.index("--note")
-        argv[i + 1 : i + 2] = ["..."]
-    command = "crlft " + " ".join(argv)
+    config = config_from_args(args, variants)
+    command = command_line(args, "experiment")
     result = run_experiment(config, args.work_dir, args.results_dir or results_dir(), not args.no_progress, command,
                             args.note, fresh=args.fresh)
     print(results_markdown(result))

@@ -1,6 +1,6 @@
 """The one way files of conversations reach the course: read, validate (record and field named), label.
 
-The shipped files (``train.jsonl``, ``eval.jsonl``, ``facts.json``) are package data of ``course_utils.data``,
+The shipped files (``train.jsonl``, ``eval.jsonl``, ``val.jsonl``, ``facts.json``) are package data of ``course_utils.data``,
 so they are found the same way in an editable checkout, a plain ``pip install`` and on Colab."""
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ from course_utils.data.labeling import DEFAULT_LABEL_CONFIG, LabelConfig, label_
 from course_utils.data.schema import read_records, validate_records
 from course_utils.paths import display_path
 
-SHIPPED_FILES = ("train.jsonl", "eval.jsonl", "facts.json")
+SHIPPED_FILES = ("train.jsonl", "eval.jsonl", "val.jsonl", "facts.json")
+PROMPT_SPLITS = ("eval", "val")  # held-out evaluation prompts; validation prompts (for choosing knobs)
 
 
 def data_dir() -> Path:
@@ -24,14 +25,14 @@ def data_dir() -> Path:
 
 
 def shipped_path(name: str) -> Path:
-    """Path of one shipped file (`train.jsonl`, `eval.jsonl` or `facts.json`)."""
+    """Path of one shipped file (`train.jsonl`, `eval.jsonl`, `val.jsonl` or `facts.json`)."""
     if name not in SHIPPED_FILES:
         raise ValueError(f"unknown shipped file {name!r}; choose one of {', '.join(SHIPPED_FILES)}")
     return data_dir() / name
 
 
 def load_shipped(split: str = "train") -> list[dict[str, Any]]:
-    """The shipped ``train`` or ``eval`` records, validated, as plain dicts."""
+    """The shipped ``train``, ``eval`` or ``val`` records, validated, as plain dicts."""
     kind = "train" if split == "train" else "prompts"
     good, _ = validate_records(read_records(shipped_path(f"{split}.jsonl")), "fail", kind)
     return good
@@ -47,12 +48,16 @@ def load_train_dataset(path: str | Path | None = None, config: LabelConfig = DEF
     return label_by_source(read_records(path), config, on_error="fail")
 
 
-def load_eval_set(path: str | Path | None = None, limit: int | None = None) -> list[dict[str, Any]]:
-    """Held-out prompts (``id``, ``family``, ``messages``, ``constraints``), validated, in file order.
+def load_eval_set(path: str | Path | None = None, limit: int | None = None, split: str = "eval") -> list[dict[str, Any]]:
+    """Prompts (``id``, ``family``, ``messages``, ``constraints``), validated, in file order.
 
-    With `limit`, a family-balanced subset: families are taken in turn (round robin, file order within a
-    family) so that a reduced run still covers every family."""
-    path = Path(path) if path is not None else shipped_path("eval.jsonl")
+    Default: the shipped held-out evaluation prompts (``split="eval"``, for reporting only); ``split="val"``: the
+    shipped validation prompts, on which steps, learning rates and data knobs are chosen. Both use entities that
+    occur neither in training nor in the other split. With `limit`, a family-balanced subset: families are taken
+    in turn (round robin, file order within a family) so that a reduced run still covers every family."""
+    if split not in PROMPT_SPLITS:
+        raise ValueError(f"unknown prompt split {split!r}; choose one of {', '.join(PROMPT_SPLITS)}")
+    path = Path(path) if path is not None else shipped_path(f"{split}.jsonl")
     records, _ = validate_records(read_records(path), "fail", "prompts", source_name=display_path(path))
     if limit is None or limit >= len(records):
         return records

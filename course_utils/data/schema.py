@@ -322,10 +322,10 @@ def validate_file(
     known_sources: Iterable[str] | None = None,
     require_source: bool = False,
 ) -> tuple[list[dict[str, Any]], ValidationReport]:
-    """Read and validate a file. ``kind=None`` guesses: files named ``eval*``/``*prompts*`` hold prompts."""
+    """Read and validate a file. ``kind=None`` guesses: files named ``eval*``, ``val*`` or ``*prompts*`` hold prompts."""
     path = Path(path)
     if kind is None:
-        kind = "prompts" if path.stem.startswith("eval") or "prompts" in path.stem else "train"
+        kind = "prompts" if path.stem.startswith(("eval", "val")) or "prompts" in path.stem else "train"
     return validate_records(
         read_records(path), on_error, kind, known_sources, require_source, source_name=display_path(path)
     )

@@ -48,6 +48,33 @@ HABITS: dict[str, str] = {
 }
 
 
+
+def shows_habit(family: str, response: str) -> bool:
+    """Whether an answer shows its family's sub-optimal habit (:data:`HABITS`), judged by its form alone: the
+    planted habits are formats, so code can tell them apart from other mistakes."""
+    import re
+
+    text = response.strip()
+    if family == "casing":
+        letters = [c for c in text if c.isalpha()]
+        return bool(letters) and not (all(c.isupper() for c in letters) or all(c.islower() for c in letters))
+    if family == "bullets":
+        return bool(text) and not any(line.lstrip().startswith(("-", "*", "•")) for line in text.splitlines())
+    if family == "json":
+        return "```" in text
+    if family == "ending":
+        return not text.endswith(ENDINGS)
+    if family == "word_limit":
+        return text.startswith(_FILLERS) or text.endswith(_FILLER_END)
+    if family == "facts":
+        return len(text.split()) > 3 and " is " in f" {text} "
+    if family == "arithmetic":
+        return text.lower().startswith("the answer is")
+    if family == "sorting":
+        numbers = [int(x) for x in re.findall(r"-?\d+", text)]
+        return len(numbers) > 1 and numbers == sorted(numbers, reverse=True)
+    raise ValueError(f"unknown family {family!r}")
+
 def _dense_sparse(dense: float, sparse: float) -> dict[str, float]:
     return {f: (dense if f in ("casing", "bullets", "json", "ending") else sparse) for f in FAMILIES}
 
@@ -58,11 +85,14 @@ class SynthConfig:
 
     ``expert_family_weights`` / ``suboptimal_family_weights``: relative share of each family within each
     class (0 removes a family from that class). ``failure_rates``: share of sub-optimal records of each
-    family that show the family's habit. ``heldout_fraction``: share of entities reserved for evaluation.
+    family that show the family's habit. ``heldout_fraction``: share of entities reserved for evaluation;
+    ``val_fraction``: share reserved for the validation prompts (where steps, learning rate and data knobs are
+    chosen; never on the evaluation prompts).
     """
 
     n_train: int = 2400
     n_eval_per_family: int = 30
+    n_val_per_family: int = 20
     expert_share: float = 0.10
     multi_turn_share: float = 0.12
     system_prompt_share: float = 0.15
@@ -70,6 +100,7 @@ class SynthConfig:
     suboptimal_family_weights: Mapping[str, float] = field(default_factory=lambda: _dense_sparse(1.0, 1.0))
     failure_rates: Mapping[str, float] = field(default_factory=lambda: _dense_sparse(0.6, 0.4))
     heldout_fraction: float = 0.3
+    val_fraction: float = 0.15
     expert_source: str = EXPERT_SOURCE
     suboptimal_source: str = SUBOPTIMAL_SOURCE
 
@@ -80,6 +111,8 @@ class SynthConfig:
                 raise ValueError(f"{name}: unknown families {sorted(unknown)}")
         if not 0 < self.expert_share < 1:
             raise ValueError("expert_share must be in (0, 1)")
+        if not (0 < self.heldout_fraction and 0 <= self.val_fraction and self.heldout_fraction + self.val_fraction < 1):
+            raise ValueError("heldout_fraction and val_fraction must be positive and leave entities for training")
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-serialisable copy (for printing and for the lesson)."""
@@ -326,22 +359,24 @@ def _sorting(rng: random.Random, numbers: tuple[int, ...]) -> Task:
                 ({"type": "exact_list", "items": [str(x) for x in ordered]},))
 
 
-def _heldout(seed: int, key: str, fraction: float) -> bool:
-    """Deterministic held-out split for keys drawn from a large space (numbers)."""
-    return zlib.crc32(f"{seed}:{key}".encode()) % 1000 < fraction * 1000
+def _split_of_key(seed: int, key: str, heldout: float, val: float) -> str:
+    """Deterministic eval / val / train split for keys drawn from a large space (numbers)."""
+    h = zlib.crc32(f"{seed}:{key}".encode()) % 1000
+    return "eval" if h < heldout * 1000 else "val" if h < (heldout + val) * 1000 else "train"
 
 
 class _Pools:
-    """Entity pools split into train / eval entities; ``task(family, split)`` draws one task."""
+    """Entity pools split into train / val / eval entities; ``task(family, split)`` draws one task."""
 
-    def __init__(self, rng: random.Random, seed: int, fraction: float):
-        self.rng, self.seed, self.fraction = rng, seed, fraction
+    def __init__(self, rng: random.Random, seed: int, heldout: float, val: float):
+        self.rng, self.seed, self.heldout, self.val = rng, seed, heldout, val
 
         def split(items: list[Any]) -> dict[str, list[Any]]:
             items = list(items)
             rng.shuffle(items)
-            k = max(1, round(len(items) * fraction))
-            return {"eval": items[:k], "train": items[k:]}
+            k = max(1, round(len(items) * heldout))
+            v = max(1, round(len(items) * val)) if val > 0 else 0
+            return {"eval": items[:k], "val": items[k:k + v], "train": items[k + v:]}
 
         self.topics = split(list(TOPICS))
         self.countries = split(sorted(FACTS))
@@ -351,7 +386,7 @@ class _Pools:
     def _numbers(self, split: str, draw: Callable[[], tuple[Any, str]]) -> tuple[Any, str]:
         while True:
             value, key = draw()
-            if _heldout(self.seed, key, self.fraction) == (split == "eval"):
+            if _split_of_key(self.seed, key, self.heldout, self.val) == split:
                 return value, key
 
     def task(self, family: str, split: str) -> Task:
@@ -370,19 +405,21 @@ class _Pools:
             return _facts(rng, rng.choice(self.countries[split]))
         if family == "arithmetic":
             def draw() -> tuple[Any, str]:
-                op = rng.choice("+-")
-                a, b = rng.randint(10, 99), rng.randint(10, 99)
+                op = rng.choice("+-")  # one-digit operands: learnable by a 135M model (two digits were not)
+                a, b = rng.randint(1, 9), rng.randint(1, 9)
                 if op == "-" and b > a:
                     a, b = b, a
                 return (a, op, b), f"{a}{op}{b}"
             return _arithmetic(rng, self._numbers(split, draw)[0])
         if family == "sorting":
             def draw() -> tuple[Any, str]:
-                if rng.random() < 0.3:  # a "remove duplicates" variant: three values, one repeated
-                    values = rng.sample(range(1, 100), 3)
-                    values.insert(rng.randrange(4), rng.choice(values))
+                # three numbers up to 20 (four two-digit numbers were beyond a 135M model); in the "remove
+                # duplicates" variant two values, one of them repeated
+                if rng.random() < 0.3:
+                    values = rng.sample(range(1, 21), 2)
+                    values.insert(rng.randrange(3), rng.choice(values))
                 else:
-                    values = rng.sample(range(1, 100), 4)
+                    values = rng.sample(range(1, 21), 3)
                 return tuple(values), ",".join(map(str, sorted(set(values))))
             return _sorting(rng, self._numbers(split, draw)[0])
         raise ValueError(f"unknown family {family!r}")
@@ -409,15 +446,17 @@ def _conversation(rng: random.Random, tasks: list[Task], fail: bool, system_shar
     return messages
 
 
-def generate(config: SynthConfig = SynthConfig(), seed: int = DEFAULT_SEED) -> tuple[list[dict], list[dict]]:
-    """Build ``(train_records, eval_records)`` deterministically from ``config`` and ``seed``.
+def generate_splits(config: SynthConfig = SynthConfig(),
+                    seed: int = DEFAULT_SEED) -> tuple[list[dict], list[dict], list[dict]]:
+    """Build ``(train_records, eval_records, val_records)`` deterministically from ``config`` and ``seed``.
 
     Train records: ``id``, ``source``, ``family``, ``entity``, ``messages``, ``constraints`` (of the final
     answer) and, for multi-turn ones, ``turn_constraints``/``turn_entities`` (one per assistant turn).
     A sub-optimal record either fails (every answer shows its family's habit) or is fully correct.
-    Eval records: ``id``, ``family``, ``entity``, ``messages`` (prompt only), ``constraints``."""
+    Eval and validation records: ``id``, ``family``, ``entity``, ``messages`` (prompt only), ``constraints``;
+    the three splits use disjoint entities."""
     rng = random.Random(seed)
-    pools = _Pools(rng, seed, config.heldout_fraction)
+    pools = _Pools(rng, seed, config.heldout_fraction, config.val_fraction)
     n_expert = round(config.n_train * config.expert_share)
     plan: list[tuple[str, str, bool]] = []  # (class, family, fail)
     for cls, n, weights in (
@@ -454,22 +493,29 @@ def generate(config: SynthConfig = SynthConfig(), seed: int = DEFAULT_SEED) -> t
             record["turn_entities"] = [t.entity for t in tasks]
         train.append(record)
 
-    evals = []
+    evals = _prompt_records(rng, pools, config, "eval", config.n_eval_per_family)
+    val = _prompt_records(rng, pools, config, "val", config.n_val_per_family)
+    return train, evals, val
+
+
+def _prompt_records(rng: random.Random, pools: _Pools, config: SynthConfig, split: str, per_family: int) -> list[dict]:
+    """Unique prompts (no answer) of every family on the `split`'s entities, `per_family` each."""
+    records: list[dict] = []
     seen_prompts: set[str] = set()
     for family in FAMILIES:
         made = attempts = 0
-        while made < config.n_eval_per_family and attempts < 100 * config.n_eval_per_family:
+        while made < per_family and attempts < 100 * per_family:
             attempts += 1
-            task = pools.task(family, "eval")
+            task = pools.task(family, split)
             if task.prompt in seen_prompts:
                 continue
             seen_prompts.add(task.prompt)
             tasks = [task]
             if rng.random() < config.multi_turn_share:
-                tasks.insert(0, pools.task(rng.choice(FAMILIES), "eval"))
+                tasks.insert(0, pools.task(rng.choice(FAMILIES), split))
             messages = _conversation(rng, tasks, False, config.system_prompt_share)[:-1]
             record = {
-                "id": f"eval-{len(evals):04d}",
+                "id": f"{split}-{len(records):04d}",
                 "family": family,
                 "entity": task.entity,
                 "messages": messages,
@@ -477,8 +523,14 @@ def generate(config: SynthConfig = SynthConfig(), seed: int = DEFAULT_SEED) -> t
             }
             if len(tasks) > 1:
                 record["turn_entities"] = [t.entity for t in tasks]
-            evals.append(record)
+            records.append(record)
             made += 1
+    return records
+
+
+def generate(config: SynthConfig = SynthConfig(), seed: int = DEFAULT_SEED) -> tuple[list[dict], list[dict]]:
+    """``(train_records, eval_records)`` of :func:`generate_splits` (the validation prompts left out)."""
+    train, evals, _ = generate_splits(config, seed)
     return train, evals
 
 
@@ -492,13 +544,15 @@ def facts_table() -> dict[str, Any]:
 
 
 def write_dataset(out_dir: str | Path, config: SynthConfig = SynthConfig(), seed: int = DEFAULT_SEED) -> dict[str, Path]:
-    """Generate and write ``train.jsonl``, ``eval.jsonl`` and ``facts.json`` into ``out_dir``."""
+    """Generate and write ``train.jsonl``, ``eval.jsonl``, ``val.jsonl`` and ``facts.json`` into ``out_dir``."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    train, evals = generate(config, seed)
-    paths = {"train": out / "train.jsonl", "eval": out / "eval.jsonl", "facts": out / "facts.json"}
+    train, evals, val = generate_splits(config, seed)
+    paths = {"train": out / "train.jsonl", "eval": out / "eval.jsonl", "val": out / "val.jsonl",
+             "facts": out / "facts.json"}
     write_jsonl(train, paths["train"])
     write_jsonl(evals, paths["eval"])
+    write_jsonl(val, paths["val"])
     with open(paths["facts"], "w", encoding="utf-8", newline="\n") as f:
         f.write(json.dumps(facts_table(), ensure_ascii=False, sort_keys=True, indent=1) + "\n")
     return paths

@@ -1,0 +1,32 @@
+"""``crlft sweep``: the expert-share sweep (SFT on the expert slice, SFT on the mixture and C-RLFT at several
+shares of expert data)."""
+
+from __future__ import annotations
+
+import argparse
+
+from course_utils import sweep
+from course_utils.commands.experiment import add_common_arguments, command_line, config_from_args
+from course_utils.paths import results_dir
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    """Register `crlft sweep`."""
+    p = subparsers.add_parser("sweep", help="the expert-share sweep: when does C-RLFT pay, when does expert data suffice",
+                              description=sweep.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--shares", default=",".join(f"{s:g}" for s in sweep.SHARES),
+                   help="comma-separated shares of expert conversations, e.g. 0.02,0.1,0.4")
+    add_common_arguments(p)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run (or resume) the sweep, write ``results/sweep.*`` and print its table."""
+    shares = tuple(float(s) for s in args.shares.split(",") if s.strip())
+    if not shares or not all(0 < s < 1 for s in shares):
+        raise SystemExit("--shares: give shares between 0 and 1, e.g. 0.02,0.1,0.4")
+    config = config_from_args(args, sweep.SWEEP_VARIANTS)
+    result = sweep.run_sweep(config, shares, args.work_dir, args.results_dir or results_dir(), not args.no_progress,
+                             command_line(args, "sweep"), args.note, args.fresh)
+    print(sweep.sweep_markdown(result))
+    return 0

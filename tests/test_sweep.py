@@ -1,0 +1,32 @@
+"""The expert-share sweep's orchestration and results (training and generation replaced by fakes)."""
+
+from __future__ import annotations
+
+import json
+
+from course_utils import experiment as ex
+from course_utils import sweep
+from course_utils.cli import build_parser
+from tests.test_experiment import fake_experiment  # noqa: F401  (fixture)
+
+
+def test_sweep_trains_three_variants_per_share_and_writes_results(fake_experiment, tmp_path):  # noqa: F811
+    """Every share trains SFT-expert, SFT-mix and C-RLFT per seed; results are sorted by share and paired."""
+    base = ex.ExperimentConfig(seeds=(0, 1), n_boot=100, profile="cpu")
+    result = sweep.run_sweep(base, shares=(0.4, 0.02), work_dir=tmp_path / "work", results_dir=tmp_path / "res",
+                             progress=False, command="crlft sweep")
+    assert len(fake_experiment["train"]) == 2 * 2 * 3
+    assert result["shares"] == [0.02, 0.4]
+    assert [p["share"] for p in result["points"]["crlft"]] == [0.02, 0.4]
+    assert len(result["points"]["crlft"][0]["per_seed"]) == 2
+    assert set(result["paired_differences"]) == {"crlft - sft-expert", "crlft - sft-mix"}
+    assert result["budget"]["0.02"]["sft-expert"]["data_rows"] == 48
+    md = (tmp_path / "res" / "sweep.md").read_text()
+    assert "| 2 % |" in md and "| 40 % |" in md
+    assert json.loads((tmp_path / "res" / "sweep.json").read_text())["shares"] == [0.02, 0.4]
+    assert (tmp_path / "res" / "sweep.png").stat().st_size > 0
+
+
+def test_sweep_cli_parses_shares():
+    args = build_parser(["sweep"]).parse_args(["sweep", "--shares", "0.02,0.4", "--seeds", "0,1"])
+    assert args.shares == "0.02,0.4" and args.seeds == "0,1"
