@@ -76,7 +76,7 @@ def sweep_markdown(result: dict) -> str:
         f"{cfg['learning_rate'] or 'profile default'}, seeds {list(cfg['seeds'])}, {result['n_prompts']} "
         f"{'validation' if result['split'] == 'val' else 'held-out'} prompts. Each share regenerates the 2,400 "
         "training conversations with that share of expert ones (same entities, same evaluation prompts).", "",
-        "## Prompt-level strict accuracy, % [95 % CI] (per-seed values after the bar)", "",
+        "## Prompt-level strict accuracy, % [95 % CI] · each seed's accuracy", "",
         "| expert share | " + " | ".join(SWEEP_VARIANTS) + " |", "|---|" + "---|" * len(SWEEP_VARIANTS),
     ]
     for i, share in enumerate(result["shares"]):

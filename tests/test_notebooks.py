@@ -50,3 +50,17 @@ def test_lesson_follows_the_chosen_profile(path):
         if cell.cell_type == "code":
             assert not re.search(r"""profile\s*=\s*["']|get_profile\(\s*["']|COURSE_PROFILE\s*=""", cell.source), (
                 f"{path.name}: {cell.source.splitlines()[0]}")
+
+
+def _sources(name: str) -> str:
+    path = LESSONS[0].parent / name
+    return "\n".join(c.source for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code")
+
+
+def test_lessons_03_and_04_show_the_condition_knob_on_one_run():
+    """Lesson 03 trains with LESSON03_RUN (as `crlft catch-up` does), lesson 04 reuses it, and both compare the
+    expert and the sub-optimal condition of that one model on held-out prompts, with the habit check."""
+    lesson03, lesson04 = _sources("03_crlft_qlora.ipynb"), _sources("04_quantized_inference.ipynb")
+    assert "**LESSON03_RUN" in lesson03 and "**LESSON03_RUN" in lesson04
+    assert "compare_conditions(" in lesson03 and "ConditionComparison.from_runs(" in lesson04
+    assert "load_eval_set(limit=24)" in lesson03  # at least 20 held-out prompts

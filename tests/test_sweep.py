@@ -30,3 +30,17 @@ def test_sweep_trains_three_variants_per_share_and_writes_results(fake_experimen
 def test_sweep_cli_parses_shares():
     args = build_parser(["sweep"]).parse_args(["sweep", "--shares", "0.02,0.4", "--seeds", "0,1"])
     assert args.shares == "0.02,0.4" and args.seeds == "0,1"
+
+
+def test_command_line_defaults_are_the_experiments_defaults():
+    """`crlft experiment` and `crlft sweep` without options run ExperimentConfig's settings (learning rate chosen
+    on the validation prompts, 120 prompts), not the profile's learning rate and every prompt."""
+    from course_utils.commands.experiment import config_from_args
+
+    for command in ("experiment", "sweep"):
+        args = build_parser([command]).parse_args([command])
+        config = config_from_args(args, ("crlft",))
+        assert config.learning_rate == ex.ExperimentConfig.learning_rate
+        assert config.eval_limit == ex.ExperimentConfig.eval_limit and config.max_steps == ex.ExperimentConfig.max_steps
+    args = build_parser(["experiment"]).parse_args(["experiment", "--eval-limit", "0"])
+    assert config_from_args(args, ("crlft",)).eval_limit is None

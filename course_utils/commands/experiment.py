@@ -29,12 +29,14 @@ def add_common_arguments(p: argparse.ArgumentParser) -> None:
     """The settings `crlft experiment` and `crlft sweep` share."""
     p.add_argument("--seeds", default="0", help="comma-separated seeds, e.g. 0,1,2")
     p.add_argument("--max-steps", type=int, default=ExperimentConfig.max_steps)
-    p.add_argument("--learning-rate", type=float, default=None)
+    p.add_argument("--learning-rate", type=float, default=ExperimentConfig.learning_rate,
+                   help=f"(default {ExperimentConfig.learning_rate:g}, chosen on the validation prompts)")
     p.add_argument("--profile", default=None, help="hardware profile (default: COURSE_PROFILE or detected)")
     p.add_argument("--split", choices=("eval", "val"), default="eval",
                    help="score on the held-out prompts (eval, for reporting) or the validation prompts (val, for "
                         "choosing steps, learning rate and data knobs)")
-    p.add_argument("--eval-limit", type=int, default=None, help="family-balanced subset of the prompts")
+    p.add_argument("--eval-limit", type=int, default=ExperimentConfig.eval_limit,
+                   help="family-balanced subset of the prompts (0: all of them)")
     p.add_argument("--max-new-tokens", type=int, default=ExperimentConfig.max_new_tokens)
     p.add_argument("--batch-size", type=int, default=ExperimentConfig.batch_size)
     p.add_argument("--work-dir", default=None, help="runs and evaluations (default runs/experiment)")
@@ -54,7 +56,7 @@ def config_from_args(args: argparse.Namespace, variants: tuple[str, ...]) -> Exp
         torch.set_num_threads(args.threads)
     return ExperimentConfig(
         variants=variants, seeds=tuple(int(s) for s in args.seeds.split(",")), max_steps=args.max_steps,
-        learning_rate=args.learning_rate, profile=args.profile, eval_limit=args.eval_limit, split=args.split,
+        learning_rate=args.learning_rate, profile=args.profile, eval_limit=args.eval_limit or None, split=args.split,
         expert_share=getattr(args, "expert_share", None), max_new_tokens=args.max_new_tokens,
         batch_size=args.batch_size,
     )
