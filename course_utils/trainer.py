@@ -287,7 +287,9 @@ def score_kept_positions(model, inputs: dict[str, Any]) -> tuple[Any, dict[str, 
     """`_score_next_tokens` with logits only at the positions whose next token is a label in some row."""
     targets = inputs["labels"][:, 1:]
     positions = (targets != -100).any(dim=0).nonzero().squeeze(-1)  # hidden state t predicts label t + 1
-    outputs = model(**{k: v for k, v in inputs.items() if k != "labels"}, logits_to_keep=positions)
+    # without a KV cache: with one, transformers would not see the packed conversations and attend across them
+    kwargs = {k: v for k, v in inputs.items() if k != "labels"} | {"use_cache": False}
+    outputs = model(**kwargs, logits_to_keep=positions)
     targets = targets[:, positions]
     mask = targets != -100
     log_probs_all = torch.log_softmax(outputs.logits.float(), dim=-1)

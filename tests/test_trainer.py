@@ -172,3 +172,31 @@ def test_evaluation_does_not_absorb_training_class_losses(tmp_path):
     trainer._class_stats["train"].fill_(1e6)  # pretend unlogged training tokens
     metrics = trainer.evaluate()
     assert metrics["eval_loss_expert"] < 1e3 and metrics["eval_loss_suboptimal"] < 1e3
+
+
+@pytest.mark.parametrize("padding_free", [True, False])
+def test_scoring_only_trained_positions_equals_the_fused_head(padding_free):
+    """Off CUDA the trainer projects only the positions that carry loss (`logits_to_keep`); it must give exactly the
+    log-probabilities TRL's fused head gives at those positions, padded or padding-free (packed conversations must not
+    attend to each other, which a KV cache would silently allow)."""
+    from trl.trainer.utils import add_fused_lm_head
+
+    from course_utils.trainer import score_kept_positions, score_with_fused_head
+
+    tok = tiny_tokenizer()
+    prepare_tokenizer(tok)
+    tokenized, _ = tokenize_dataset(labeled_dataset(4), tok, max_length=64)
+    batch = CRLFTDataCollator(pad_token_id=tok.pad_token_id, padding_free=padding_free)([tokenized[i] for i in range(4)])
+    inputs = {k: v for k, v in batch.items() if k not in ("loss_weights", "token_classes")}
+    model = tiny_model(len(tok))
+    add_fused_lm_head(model, outputs=("log_probs", "entropy", "is_top1"))
+    model.eval()
+    with torch.no_grad():
+        _, fused = score_with_fused_head(model, dict(inputs))
+        _, kept = score_kept_positions(model, dict(inputs))
+    positions = kept["positions"]
+    assert len(positions) < inputs["labels"].shape[1] - 1  # prompts are not projected
+    for key in ("log_probs", "entropy"):
+        torch.testing.assert_close(kept[key], fused[key][:, positions], atol=1e-5, rtol=1e-5)
+    assert torch.equal(kept["is_top1"], fused["is_top1"][:, positions].bool())
+    assert kept["label_mask"].sum() == fused["label_mask"].sum()  # every labelled position is scored
