@@ -260,6 +260,12 @@ def run_training(
     prof = profile if hasattr(profile, "lora_r") else get_profile(profile)
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
+    finished = get_last_checkpoint(str(output_dir)) if resume else None
+    if finished is not None and 0 < max_steps <= int(Path(finished).name.split("-")[-1]) \
+            and (output_dir / "adapter_model.safetensors").exists():
+        # a finished run: resuming it would run (and save) one more step each time, so re-running a cell is idempotent
+        return TrainResult(method=method, output_dir=str(output_dir), global_step=int(Path(finished).name.split("-")[-1]),
+                           train_loss=None, runtime_s=0.0, train_tokens_per_s=None, resumed_from=finished)
     dataset = select_for_method(dataset if dataset is not None else load_train_dataset(), method)
 
     if model is None:

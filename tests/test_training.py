@@ -159,3 +159,18 @@ def test_an_already_prepared_tokenizer_still_gets_trainable_end_of_turn_rows(tmp
                  model=tiny_model(len(tok)), tokenizer=tok, per_device_train_batch_size=4, save_steps=10)
     with safe_open(str(out / "adapter_model.safetensors"), "pt") as f:
         assert any("trainable_tokens" in k for k in f.keys())
+
+
+
+def test_resuming_a_finished_run_trains_nothing(tmp_path):
+    """Re-running a lesson's training cell (resume=True) on a finished run returns at once, before any data or model
+    is loaded: no extra step, no new checkpoint (transformers would run one more step past max_steps per resume)."""
+    from course_utils import training
+
+    out = tmp_path / "run"
+    (out / "checkpoint-40").mkdir(parents=True)
+    (out / "adapter_model.safetensors").write_bytes(b"x")
+    result = training.run_training("crlft", dataset=None, output_dir=out, profile="cpu", max_steps=40, resume=True,
+                                   model="not a model")
+    assert result.global_step == 40 and result.losses() == [] and result.resumed_from.endswith("checkpoint-40")
+    assert sorted(p.name for p in out.iterdir()) == ["adapter_model.safetensors", "checkpoint-40"]
