@@ -17,7 +17,7 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 
-from course_utils.evaluation import Summary, paired_difference
+from course_utils.evaluation import Summary
 from course_utils.experiment import Experiment, ExperimentConfig, machine_info
 from course_utils.plots import plot_sweep
 
@@ -45,10 +45,8 @@ def run_sweep(base: ExperimentConfig, shares: tuple[float, ...] = SHARES, work_d
             s = Summary.from_dict(summary["summaries"][variant])
             points[variant].append({"share": share, "mean": s.prompt.mean, "low": s.prompt.low, "high": s.prompt.high,
                                     "per_seed": s.per_seed_prompt})
-        crlft = [r.scores for r in exp.runs("crlft")]
-        for other in COMPARISONS:
-            d = paired_difference(crlft, [r.scores for r in exp.runs(other)], n_boot=base.n_boot)
-            differences[f"crlft - {other}"].append({"share": share, **asdict(d)})
+        for other in COMPARISONS:  # the experiment's own paired differences (C-RLFT minus each variant)
+            differences[f"crlft - {other}"].append({"share": share, **summary["paired_differences"][f"crlft - {other}"]})
         done = sorted(range(len(points[SWEEP_VARIANTS[0]])), key=lambda i: points[SWEEP_VARIANTS[0]][i]["share"])
         result = {
             "shares": [points[SWEEP_VARIANTS[0]][i]["share"] for i in done],

@@ -261,10 +261,10 @@ def run_training(
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     finished = get_last_checkpoint(str(output_dir)) if resume else None
-    if finished is not None and 0 < max_steps <= int(Path(finished).name.split("-")[-1]) \
+    if finished is not None and 0 < max_steps <= _checkpoint_step(finished) \
             and (output_dir / "adapter_model.safetensors").exists():
         # a finished run: resuming it would run (and save) one more step each time, so re-running a cell is idempotent
-        return TrainResult(method=method, output_dir=str(output_dir), global_step=int(Path(finished).name.split("-")[-1]),
+        return TrainResult(method=method, output_dir=str(output_dir), global_step=_checkpoint_step(finished),
                            train_loss=None, runtime_s=0.0, train_tokens_per_s=None, resumed_from=finished)
     dataset = select_for_method(dataset if dataset is not None else load_train_dataset(), method)
 
@@ -285,7 +285,7 @@ def run_training(
     if last is None:  # a fresh start (also --resume without a checkpoint) must not append to an old log
         (output_dir / LOG_FILE).unlink(missing_ok=True)
     else:
-        _truncate_log(output_dir / LOG_FILE, int(Path(last).name.split("-")[-1]))
+        _truncate_log(output_dir / LOG_FILE, _checkpoint_step(last))
 
     trainer = CRLFTTrainer(model, args=args, train_dataset=dataset, processing_class=tokenizer,
                            peft_config=peft_config, callbacks=[_JsonlLogger(output_dir / LOG_FILE), *callbacks])
@@ -322,6 +322,11 @@ def run_training(
         }
         (output_dir / RUN_FILE).write_text(json.dumps(run_info, indent=2, default=str))
     return result
+
+
+def _checkpoint_step(checkpoint: str | Path) -> int:
+    """The global step of a Trainer checkpoint folder (``checkpoint-N``)."""
+    return int(Path(checkpoint).name.split("-")[-1])
 
 
 def _truncate_log(path: Path, step: int) -> None:
