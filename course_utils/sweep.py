@@ -18,7 +18,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 
 from course_utils.evaluation import Summary
-from course_utils.experiment import Experiment, ExperimentConfig, machine_info
+from course_utils.experiment import Experiment, ExperimentConfig, code_fingerprint, machine_info
 from course_utils.plots import plot_sweep
 
 SHARES: tuple[float, ...] = (0.02, 0.05, 0.10, 0.20, 0.40)
@@ -28,9 +28,10 @@ COMPARISONS: tuple[str, ...] = ("sft-expert", "sft-mix")  # C-RLFT minus each, p
 
 def run_sweep(base: ExperimentConfig, shares: tuple[float, ...] = SHARES, work_dir: str | Path | None = None,
               results_dir: str | Path | None = None, progress: bool = True, command: str = "", note: str = "",
-              fresh: bool = False) -> dict:
+              fresh: bool = False, extend: dict | None = None) -> dict:
     """Run (or resume) the sweep with `base`'s settings at each share, in the order given; with `results_dir`, write
-    the results (sorted by share) after every share. `fresh=True` redoes every training and evaluation."""
+    the results (sorted by share) after every share. `fresh=True` redoes every training and evaluation. `extend`
+    (an earlier sweep result with the same settings) keeps that result's other shares (see `merge_sweeps`)."""
     start = time.time()
     points: dict[str, list[dict]] = {v: [] for v in SWEEP_VARIANTS}
     differences: dict[str, list[dict]] = {f"crlft - {v}": [] for v in COMPARISONS}
@@ -55,10 +56,48 @@ def run_sweep(base: ExperimentConfig, shares: tuple[float, ...] = SHARES, work_d
             "paired_differences": {k: [rows[i] for i in done] for k, rows in differences.items()},
             "budget": budgets, "machine": machine_info(), "wall_s": round(time.time() - start, 1),
             "command": command, "note": note, "finished": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+            "code": code_fingerprint(),
         }
+        if extend is not None:
+            result = merge_sweeps(extend, result)
         if results_dir is not None:  # after every share, so an interrupted sweep leaves what it finished
             write_sweep(result, results_dir)
     return result
+
+
+SETTINGS_THAT_MUST_MATCH: tuple[str, ...] = ("seeds", "max_steps", "learning_rate", "split", "profile", "precision",
+                                             "eval_limit", "max_new_tokens", "batch_size", "train_path", "eval_path",
+                                             "n_boot")
+
+
+def runs_of(result: dict) -> list[dict]:
+    """Where each share of a sweep result came from: one entry per `crlft sweep` run (command, time, code, machine)."""
+    if result.get("runs"):
+        return result["runs"]
+    keys = ("command", "note", "finished", "wall_s", "machine", "code")
+    return [{"shares": list(result["shares"]), **{k: result.get(k) for k in keys}}]
+
+
+def merge_sweeps(earlier: dict, later: dict) -> dict:
+    """One sweep from two runs with the same settings: every share of `later`, plus the shares of `earlier` that
+    `later` did not run. Each run's command, time, code fingerprint and machine stay recorded under ``runs``."""
+    for key in SETTINGS_THAT_MUST_MATCH:
+        if earlier["config"].get(key) != later["config"].get(key):
+            raise ValueError(f"cannot merge sweeps run with different settings: {key} is "
+                             f"{earlier['config'].get(key)!r} in the earlier one and {later['config'].get(key)!r} here")
+    kept = [i for i, share in enumerate(earlier["shares"]) if share not in later["shares"]]
+    rows = sorted([(earlier, i) for i in kept] + [(later, i) for i in range(len(later["shares"]))],
+                  key=lambda r: r[0]["shares"][r[1]])
+    runs = [{**run, "shares": [s for s in run["shares"] if s not in later["shares"]]} for run in runs_of(earlier)]
+    runs = [run for run in runs if run["shares"]] + runs_of(later)
+    return {
+        **later, "shares": [src["shares"][i] for src, i in rows],
+        "points": {v: [src["points"][v][i] for src, i in rows] for v in later["points"]},
+        "paired_differences": {k: [src["paired_differences"][k][i] for src, i in rows]
+                               for k in later["paired_differences"]},
+        "budget": {f"{src['shares'][i]:g}": src["budget"][f"{src['shares'][i]:g}"] for src, i in rows},
+        "wall_s": round(sum(run["wall_s"] or 0 for run in runs), 1), "runs": runs,
+    }
 
 
 def sweep_markdown(result: dict) -> str:
@@ -66,10 +105,7 @@ def sweep_markdown(result: dict) -> str:
     cfg = result["config"]
     lines = [
         "# The expert-share sweep: when does C-RLFT pay?", "",
-        f"Produced by `{result.get('command') or 'crlft sweep'}`, finished {result.get('finished', '?')}; wall time "
-        f"{result['wall_s'] / 60:.1f} min (cached steps count as 0). Machine: {result['machine'].get('cpu', '?')}, "
-        f"{result['machine'].get('cpu_cores', '?')} cores, {result['machine'].get('gpu', 'no GPU')}.", "",
-        *([f"Note: {result['note']}", ""] if result.get("note") else []),
+        *[line for run in runs_of(result) for line in _provenance(run, len(runs_of(result)) > 1)],
         f"Settings: profile `{cfg['profile']}`, {cfg['max_steps']} steps for every variant, learning rate "
         f"{cfg['learning_rate'] or 'profile default'}, seeds {list(cfg['seeds'])}, {result['n_prompts']} "
         f"{'validation' if result['split'] == 'val' else 'held-out'} prompts. Each share regenerates the 2,400 "
@@ -94,6 +130,17 @@ def sweep_markdown(result: dict) -> str:
         cells.append(f"{budget['sft-expert']['epochs']:.2f} / {budget['crlft']['epochs']:.2f}")
         lines.append(f"| {100 * share:g} % | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
+
+
+def _provenance(run: dict, several: bool) -> list[str]:
+    """Markdown lines saying which command produced which shares, when, with which code, on which machine."""
+    machine = run.get("machine") or {}
+    shares = f"Shares {', '.join(f'{100 * s:g}' for s in run['shares'])} % p" if several else "P"
+    lines = [f"{shares}roduced by `{run.get('command') or 'crlft sweep'}`, finished {run.get('finished') or '?'}; wall "
+             f"time {(run.get('wall_s') or 0) / 60:.1f} min (cached steps count as 0); code fingerprint "
+             f"{run.get('code') or 'not recorded'}. Machine: {machine.get('cpu', '?')}, {machine.get('cpu_cores', '?')} "
+             f"cores, {machine.get('gpu', 'no GPU')}.", ""]
+    return lines + ([f"Note: {run['note']}", ""] if run.get("note") else [])
 
 
 def write_sweep(result: dict, results_dir: str | Path) -> dict[str, Path]:

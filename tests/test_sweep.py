@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from course_utils import experiment as ex
 from course_utils import sweep
 from course_utils.cli import build_parser
@@ -44,3 +46,23 @@ def test_command_line_defaults_are_the_experiments_defaults():
         assert config.eval_limit == ex.ExperimentConfig.eval_limit and config.max_steps == ex.ExperimentConfig.max_steps
     args = build_parser(["experiment"]).parse_args(["experiment", "--eval-limit", "0"])
     assert config_from_args(args, ("crlft",)).eval_limit is None
+
+
+def test_extending_a_sweep_keeps_the_other_shares_and_records_each_run(fake_experiment, tmp_path):  # noqa: F811
+    """A later run at some shares replaces those and keeps the earlier run's other shares, each with its provenance;
+    runs with different settings do not merge."""
+    base = ex.ExperimentConfig(seeds=(0,), n_boot=100, profile="cpu")
+    first = sweep.run_sweep(base, shares=(0.02, 0.4), work_dir=tmp_path / "w", progress=False, command="first")
+    second = sweep.run_sweep(base, shares=(0.4, 0.1), work_dir=tmp_path / "w", results_dir=tmp_path / "res",
+                             progress=False, command="second", extend=first)
+    assert second["shares"] == [0.02, 0.1, 0.4]
+    assert [p["share"] for p in second["points"]["sft-mix"]] == [0.02, 0.1, 0.4]
+    assert [d["share"] for d in second["paired_differences"]["crlft - sft-mix"]] == [0.02, 0.1, 0.4]
+    assert set(second["budget"]) == {"0.02", "0.1", "0.4"}
+    assert [(r["command"], r["shares"]) for r in second["runs"]] == [("first", [0.02]), ("second", [0.1, 0.4])]
+    md = (tmp_path / "res" / "sweep.md").read_text()
+    assert "Shares 2 % produced by `first`" in md and "Shares 10, 40 % produced by `second`" in md
+    other = sweep.run_sweep(ex.ExperimentConfig(seeds=(0,), n_boot=100, profile="cpu", max_steps=7), shares=(0.1,),
+                            work_dir=tmp_path / "w", progress=False)
+    with pytest.raises(ValueError, match="max_steps"):
+        sweep.merge_sweeps(first, other)

@@ -4,6 +4,8 @@ shares of expert data)."""
 from __future__ import annotations
 
 import argparse
+import json
+from pathlib import Path
 
 from course_utils import sweep
 from course_utils.commands.experiment import add_common_arguments, command_line, config_from_args
@@ -16,6 +18,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                               description=sweep.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--shares", default=",".join(f"{s:g}" for s in sweep.SHARES),
                    help="comma-separated shares of expert conversations, e.g. 0.02,0.1,0.4")
+    p.add_argument("--extend", action="store_true",
+                   help="keep the shares of the existing sweep.json that this run does not redo (same settings "
+                        "required; each run's command, time and code fingerprint are recorded)")
     add_common_arguments(p)
     p.set_defaults(func=run)
 
@@ -26,7 +31,13 @@ def run(args: argparse.Namespace) -> int:
     if not shares or not all(0 < s < 1 for s in shares):
         raise SystemExit("--shares: give shares between 0 and 1, e.g. 0.02,0.1,0.4")
     config = config_from_args(args, sweep.SWEEP_VARIANTS)
-    result = sweep.run_sweep(config, shares, args.work_dir, args.results_dir or results_dir(), not args.no_progress,
-                             command_line(args, "sweep"), args.note, args.fresh)
+    out = Path(args.results_dir) if args.results_dir else results_dir()
+    earlier = None
+    if args.extend:
+        if not (out / "sweep.json").exists():
+            raise SystemExit(f"--extend: there is no {out / 'sweep.json'} to extend")
+        earlier = json.loads((out / "sweep.json").read_text())
+    result = sweep.run_sweep(config, shares, args.work_dir, out, not args.no_progress, command_line(args, "sweep"),
+                             args.note, args.fresh, extend=earlier)
     print(sweep.sweep_markdown(result))
     return 0
