@@ -1,6 +1,6 @@
-"""Test-run layout for `pytest -n 2 --dist loadgroup` (scripts/test.sh): every notebook's cells stay together on
-one worker, in order; lesson 04 runs after lesson 03 on the same worker (it reuses lesson 03's adapter); the
-notebooks that took longest in their committed run start first, and the unit tests fill the gaps."""
+"""Test-run layout for `pytest -n 2 --dist loadscope` (scripts/test.sh): every notebook's cells run on one worker,
+in order, in one kernel; lesson 04 runs after lesson 03 on the same worker (it reuses lesson 03's adapter); the
+notebooks that took longest in their committed run start first, and the unit tests (one scope each) fill the gaps."""
 
 from __future__ import annotations
 
@@ -12,6 +12,15 @@ from pathlib import Path
 import pytest
 
 SAME_WORKER = {"04_quantized_inference": "03_crlft_qlora"}  # notebook -> the notebook whose outputs it reuses
+
+
+def notebook_scope(nodeid: str) -> str | None:
+    """The worker scope of a notebook cell's test id (None for other tests)."""
+    path = nodeid.split("::", 1)[0]
+    if not path.endswith(".ipynb"):
+        return None
+    stem = Path(path).stem
+    return SAME_WORKER.get(stem, stem)
 
 
 @lru_cache(maxsize=None)
@@ -27,18 +36,25 @@ def recorded_seconds(path: Path) -> float:
     return total
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist turns the markers into group names
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Group each notebook's cells (lesson 04 with lesson 03) and put the longest groups first."""
-    notebooks = [item for item in items if item.path.suffix == ".ipynb"]
-    if not notebooks:
-        return
-    group_seconds: dict[str, float] = {}
-    for path in {item.path for item in notebooks}:
-        group = SAME_WORKER.get(path.stem, path.stem)
-        group_seconds[group] = group_seconds.get(group, 0.0) + recorded_seconds(path)
-    for item in notebooks:
-        item.add_marker(pytest.mark.xdist_group(SAME_WORKER.get(item.path.stem, item.path.stem)))
-    # a stable sort: cells keep their order, lesson 03 stays before lesson 04, unit tests keep theirs (at the end)
-    items.sort(key=lambda item: -group_seconds[SAME_WORKER.get(item.path.stem, item.path.stem)]
-               if item.path.suffix == ".ipynb" else 0.0)
+    """Longest notebook scopes first (by their committed run time), then the unit tests in their own order."""
+    seconds: dict[str, float] = {}
+    for path in {item.path for item in items if item.path.suffix == ".ipynb"}:
+        scope = notebook_scope(path.name)
+        seconds[scope] = seconds.get(scope, 0.0) + recorded_seconds(path)
+    # a stable sort: cells keep their order and lesson 03 stays before lesson 04
+    items.sort(key=lambda item: -seconds[notebook_scope(item.path.name)] if item.path.suffix == ".ipynb" else 0.0)
+
+
+@pytest.hookimpl(optionalhook=True)  # a pytest-xdist hook: unused (and harmless) without pytest-xdist
+def pytest_xdist_make_scheduler(config: pytest.Config, log):
+    """With `--dist loadscope`: one scope per notebook (lessons 03 and 04 share one), one per other test."""
+    if config.getvalue("dist") != "loadscope":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class NotebookScopes(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return notebook_scope(nodeid) or nodeid
+
+    return NotebookScopes(config, log)

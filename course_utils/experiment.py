@@ -32,10 +32,12 @@ import functools
 import gc
 import hashlib
 import json
+import multiprocessing
 import os
 import platform
 import shutil
 import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass
 from importlib import metadata
 from pathlib import Path
@@ -194,6 +196,28 @@ def _plan(config: ExperimentConfig) -> list[tuple[str, int | None, str]]:
     return steps
 
 
+def _units(plan: list[tuple[str, int | None, str]]) -> list[list[tuple[str, int | None, str]]]:
+    """The plan cut into independent units, in plan order: each training with the evaluations of its model, and
+    the base model's evaluation alone."""
+    units: list[list[tuple[str, int | None, str]]] = []
+    of_run: dict[tuple[int | None, str], list] = {}
+    for step in plan:
+        kind, seed, name = step
+        if kind == "train":
+            of_run[(seed, name)] = [step]
+            units.append(of_run[(seed, name)])
+        elif seed is None:
+            units.append([step])
+        else:
+            of_run[(seed, VARIANTS[name].method)].append(step)
+    return units
+
+
+def _execute_unit(config: ExperimentConfig, root: Path, steps: list[tuple[str, int | None, str]]) -> None:
+    """One unit of the plan, in a worker process (`Experiment.run` with workers > 1)."""
+    Experiment(config, root, progress=False).execute(steps)
+
+
 class Experiment:
     """Runs (or resumes) the plan and summarises it. `work_dir` holds runs and evaluations."""
 
@@ -266,37 +290,63 @@ class Experiment:
         os.replace(tmp, path)
         return run
 
-    def run(self) -> dict:
-        """Execute every missing step of the plan, then return `summary()`."""
+    def run(self, workers: int = 1) -> dict:
+        """Execute every missing step of the plan, then return `summary()`. With `workers` > 1 the independent
+        units of the plan (a training with its evaluations; the base evaluation) run in that many processes, the
+        CPU threads split between them (on 2 cores, two 1-thread processes did 1.23x the work of one 2-thread
+        process: much of a step is Python overhead that one core cannot share)."""
         self.dir.mkdir(parents=True, exist_ok=True)
         (self.dir / "config.json").write_text(json.dumps(asdict(self.config), indent=2))
-        # each process keeps its own timings file (several processes may share the work folder, e.g. one
-        # training a variant in parallel); `timings()` merges them
-        timings_path = self.dir / f"timings-{os.getpid()}.json"
-        timings = self.timings()
-        mine: dict[str, float] = {}
         plan = _plan(self.config)
-        bar = None
-        if self.progress:
-            bar = tqdm(plan, desc="experiment", unit="step")
-        for kind, seed, name in plan:
+        bar = tqdm(plan, desc="experiment", unit="step") if self.progress else None
+        if workers <= 1:
+            self.execute(plan, bar)
+        else:
+            self._execute_in_processes(_units(plan), workers, bar)
+        if bar is not None:
+            bar.close()
+        return self.summary()
+
+    def execute(self, steps: list[tuple[str, int | None, str]], bar: Any = None) -> None:
+        """Run `steps` in this process (finished ones are reused), recording each one's time."""
+        # each process keeps its own timings file (several processes may share the work folder); `timings()`
+        # merges them
+        timings_path = self.dir / f"timings-{os.getpid()}.json"
+        done = self.timings()
+        mine: dict[str, float] = json.loads(timings_path.read_text()) if timings_path.exists() else {}
+        for kind, seed, name in steps:
             key = f"{kind}:{seed}:{name}"
             if bar is not None:
                 bar.set_postfix_str(key)
             start = time.perf_counter()
-            already = key in timings
             if kind == "train":
                 self.train(seed, name)
             else:
                 self.evaluate(seed, name)
-            if not already:
+            if key not in done:
                 mine[key] = round(time.perf_counter() - start, 1)
                 timings_path.write_text(json.dumps(mine, indent=2))
             if bar is not None:
                 bar.update(1)
-        if bar is not None:
-            bar.close()
-        return self.summary()
+
+    def _execute_in_processes(self, units: list[list[tuple[str, int | None, str]]], workers: int, bar: Any) -> None:
+        """Run the units in `workers` fresh processes, each with its share of the CPU threads."""
+        threads = max(1, torch.get_num_threads() // workers)
+        saved = os.environ.get("OMP_NUM_THREADS")
+        os.environ["OMP_NUM_THREADS"] = str(threads)  # inherited by the workers (OpenMP reads it at start)
+        try:
+            with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                                     initializer=torch.set_num_threads, initargs=(threads,)) as pool:
+                pending = {pool.submit(_execute_unit, self.config, self.dir.parent, unit): unit for unit in units}
+                for future in as_completed(pending):
+                    future.result()  # a failed unit raises here, with the worker's traceback
+                    if bar is not None:
+                        bar.update(len(pending[future]))
+        finally:
+            if saved is None:
+                os.environ.pop("OMP_NUM_THREADS", None)
+            else:
+                os.environ["OMP_NUM_THREADS"] = saved
 
     # ---- results ----
     def timings(self) -> dict[str, float]:
@@ -380,6 +430,10 @@ class Experiment:
 # --------------------------------------------------------------------------------------------------
 # Writing results
 # --------------------------------------------------------------------------------------------------
+def _workers_text(workers: int) -> str:
+    return f"; {workers} worker processes, the CPU threads split between them" if workers > 1 else ""
+
+
 def results_markdown(result: dict) -> str:
     """The results as markdown: settings, main table beside the paper, per family, paired differences."""
     cfg = result["config"]
@@ -392,7 +446,8 @@ def results_markdown(result: dict) -> str:
         "",
         f"Produced by `crlft experiment` ({result.get('command', '')}). Started {result.get('started', '?')}, "
         f"finished {result.get('finished', '?')}; wall time {result.get('wall_s', 0) / 60:.1f} min "
-        f"(sum of the steps' own times {result['total_s'] / 60:.1f} min).",
+        f"(sum of the steps' own times {result['total_s'] / 60:.1f} min"
+        f"{_workers_text(result.get('workers', 1))}).",
         "",
         *([f"Note: {result['note']}", ""] if result.get("note") else []),
         f"Machine: {result.get('machine', {}).get('cpu', '?')}, {result.get('machine', {}).get('cpu_cores', '?')} "
@@ -470,11 +525,12 @@ def write_results(exp: Experiment, result: dict, results_dir: str | Path) -> dic
 def run_experiment(
     config: ExperimentConfig | None = None, work_dir: str | Path | None = None,
     results_dir: str | Path | None = None, progress: bool = True, command: str = "", note: str = "",
-    fresh: bool = False,
+    fresh: bool = False, workers: int = 1,
 ) -> dict:
     """Run (or resume) the experiment and, with `results_dir`, write its results there. Returns the result dict.
 
-    Finished trainings and evaluations of the same settings and code are reused; `fresh=True` redoes them all."""
+    Finished trainings and evaluations of the same settings and code are reused; `fresh=True` redoes them all.
+    `workers` > 1 runs independent trainings in parallel processes (see `Experiment.run`)."""
     config = config or ExperimentConfig()
     exp = Experiment(config, work_dir, progress, fresh)
     exp.dir.mkdir(parents=True, exist_ok=True)
@@ -483,10 +539,11 @@ def run_experiment(
     # wall time runs from the first invocation's start (a resumed run keeps it) to this one's end
     start_epoch = min(float(prev.get("started_epoch", time.time())), time.time())
     meta.write_text(json.dumps({"started_epoch": start_epoch}))
-    result = exp.run()
+    result = exp.run(workers)
     fmt = "%Y-%m-%d %H:%M:%S %Z"
     result.update(started=time.strftime(fmt, time.localtime(start_epoch)), finished=time.strftime(fmt),
-                  wall_s=round(time.time() - start_epoch, 1), machine=machine_info(), command=command, note=note)
+                  wall_s=round(time.time() - start_epoch, 1), machine=machine_info(), command=command, note=note,
+                  workers=workers)
     if results_dir is not None:
         write_results(exp, result, results_dir)
     return result

@@ -28,10 +28,10 @@ COMPARISONS: tuple[str, ...] = ("sft-expert", "sft-mix")  # C-RLFT minus each, p
 
 def run_sweep(base: ExperimentConfig, shares: tuple[float, ...] = SHARES, work_dir: str | Path | None = None,
               results_dir: str | Path | None = None, progress: bool = True, command: str = "", note: str = "",
-              fresh: bool = False, extend: dict | None = None) -> dict:
+              fresh: bool = False, extend: dict | None = None, workers: int = 1) -> dict:
     """Run (or resume) the sweep with `base`'s settings at each share, in the order given; with `results_dir`, write
     the results (sorted by share) after every share. `fresh=True` redoes every training and evaluation. `extend`
-    (an earlier sweep result with the same settings) keeps that result's other shares (see `merge_sweeps`)."""
+    (an earlier sweep result with the same settings) keeps that result's other shares (see `merge_sweeps`). `workers` > 1: parallel processes (see `Experiment.run`)."""
     start = time.time()
     points: dict[str, list[dict]] = {v: [] for v in SWEEP_VARIANTS}
     differences: dict[str, list[dict]] = {f"crlft - {v}": [] for v in COMPARISONS}
@@ -39,7 +39,7 @@ def run_sweep(base: ExperimentConfig, shares: tuple[float, ...] = SHARES, work_d
     for share in shares:
         config = replace(base, variants=SWEEP_VARIANTS, expert_share=share)
         exp = Experiment(config, work_dir, progress, fresh)
-        summary = exp.run()
+        summary = exp.run(workers)
         n_prompts = summary["n_prompts"]
         budgets[f"{share:g}"] = summary["budget"]
         for variant in SWEEP_VARIANTS:
@@ -56,7 +56,7 @@ def run_sweep(base: ExperimentConfig, shares: tuple[float, ...] = SHARES, work_d
             "paired_differences": {k: [rows[i] for i in done] for k, rows in differences.items()},
             "budget": budgets, "machine": machine_info(), "wall_s": round(time.time() - start, 1),
             "command": command, "note": note, "finished": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
-            "code": code_fingerprint(),
+            "code": code_fingerprint(), "workers": workers,
         }
         if extend is not None:
             result = merge_sweeps(extend, result)

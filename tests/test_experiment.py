@@ -4,6 +4,7 @@ results it writes (training and generation replaced by fast fakes; the real piec
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 
@@ -65,6 +66,54 @@ def test_plan_trains_once_per_method_and_evaluates_base_once():
     assert sum(1 for k, s, n in plan if k == "train" and s == 0) == 5
     assert plan.count(("eval", None, "base")) == 1
     assert max(i for i, p in enumerate(plan) if p[1] == 0) < min(i for i, p in enumerate(plan) if p[1] == 1)
+
+
+def test_units_keep_each_training_with_its_evaluations():
+    """Parallel units: every step once, in plan order within a unit, each evaluation after its own training."""
+    plan = ex._plan(ex.ExperimentConfig(seeds=(0, 1)))
+    units = ex._units(plan)
+    assert sorted(map(str, (step for unit in units for step in unit))) == sorted(map(str, plan))
+    assert units[0] == [("train", 0, "crlft"), ("eval", 0, "crlft"), ("eval", 0, "crlft-suboptimal")]
+    assert [("eval", None, "base")] in units
+    for unit in units:
+        if unit[0][0] == "train":
+            assert all(k == "eval" and s == unit[0][1] and ex.VARIANTS[n].method == unit[0][2] for k, s, n in unit[1:])
+
+
+class _InProcessPool:
+    """Stands in for ProcessPoolExecutor: runs each submitted call at once, in this process (fakes stay active)."""
+
+    def __init__(self, workers, mp_context=None, initializer=None, initargs=()):
+        self.initializer = (initializer, initargs)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def submit(self, fn, *args):
+        from concurrent.futures import Future
+
+        future = Future()
+        future.set_result(fn(*args))
+        return future
+
+
+def test_workers_run_every_unit_and_give_the_same_summary(fake_experiment, tmp_path, monkeypatch):
+    """`run(workers=2)` trains and evaluates exactly what the sequential run does, and summarises the same."""
+    config = ex.ExperimentConfig(seeds=(0, 1), n_boot=100, profile="cpu")
+    sequential = ex.Experiment(config, tmp_path / "a", progress=False).run()
+    trained, evaluated = sorted(map(str, fake_experiment["train"])), sorted(map(str, fake_experiment["eval"]))
+    fake_experiment["train"].clear()
+    fake_experiment["eval"].clear()
+    monkeypatch.setattr(ex, "ProcessPoolExecutor", _InProcessPool)
+    monkeypatch.setenv("OMP_NUM_THREADS", "7")
+    parallel = ex.Experiment(config, tmp_path / "b", progress=False).run(workers=2)
+    assert sorted(map(str, fake_experiment["train"])) == trained
+    assert sorted(map(str, fake_experiment["eval"])) == evaluated
+    assert parallel["summaries"] == sequential["summaries"]
+    assert os.environ["OMP_NUM_THREADS"] == "7"  # the workers' setting does not leak into this process
 
 
 def test_fingerprint_separates_settings_not_seeds():

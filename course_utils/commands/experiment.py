@@ -44,6 +44,9 @@ def add_common_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=int, default=None,
                    help="torch CPU threads; use 1 on a CPU shared with other jobs (oversubscribed OpenMP threads "
                         "spin and can run 10x slower)")
+    p.add_argument("--workers", type=int, default=1,
+                   help="parallel processes for independent trainings, the CPU threads split between them (2 on a "
+                        "2-core CPU: 1.23x the throughput of one process; on a GPU keep 1)")
     p.add_argument("--fresh", action="store_true",
                    help="ignore finished trainings and evaluations of these settings and redo them")
     p.add_argument("--no-progress", action="store_true")
@@ -80,6 +83,6 @@ def run(args: argparse.Namespace) -> int:
     config = config_from_args(args, variants)
     command = command_line(args, "experiment")
     result = run_experiment(config, args.work_dir, args.results_dir or results_dir(), not args.no_progress, command,
-                            args.note, fresh=args.fresh)
+                            args.note, fresh=args.fresh, workers=args.workers)
     print(results_markdown(result))
     return 0

@@ -38,6 +38,6 @@ def run(args: argparse.Namespace) -> int:
             raise SystemExit(f"--extend: there is no {out / 'sweep.json'} to extend")
         earlier = json.loads((out / "sweep.json").read_text())
     result = sweep.run_sweep(config, shares, args.work_dir, out, not args.no_progress, command_line(args, "sweep"),
-                             args.note, args.fresh, extend=earlier)
+                             args.note, args.fresh, extend=earlier, workers=args.workers)
     print(sweep.sweep_markdown(result))
     return 0
