@@ -7,6 +7,12 @@ Prints training tokens/s (real tokens, padding excluded; the first step is a war
 to the old settings, the trainer's cost against the bare loop, and the achieved FLOP/s as a share of this
 machine's measured matmul peak in the same dtype (LoRA training costs about 4 x parameters FLOPs per token:
 2 forward, 2 for the input gradients; the frozen base needs no weight gradients).
+
+A shared machine's speed drifts by 10-20 % from minute to minute, more than some of the differences measured here.
+So every configuration runs in each of `--repeats` rounds, each timed step counts with its fastest time over the
+rounds (noise only ever adds time), and every round's own figure is recorded too. (Taking turns step by step, each
+configuration in its own process, was tried: on a machine that reclaims idle memory, every configuration then ran
+about a third slower.)
 """
 
 from __future__ import annotations
@@ -24,8 +30,10 @@ from transformers import TrainerCallback
 
 from course_utils.conditioning import trainable_token_indices
 from course_utils.data.loaders import load_train_dataset
+from course_utils.packed_attention import use_packed_attention
 from course_utils.profiles import get_profile
 from course_utils.tokenization import tokenize_dataset
+from course_utils.token_rows import use_row_sparse_trainable_tokens
 from course_utils import trainer as trainer_module
 from course_utils.trainer import CRLFTDataCollator
 from course_utils.training import load_base_for_training, lora_config, run_training
@@ -45,40 +53,58 @@ def matmul_peak(dtype: torch.dtype, n: int = 1024, reps: int = 3) -> float:
     return 2 * n**3 / best / 1e9
 
 
+_switches: dict[str, bool] = {}  # the running configuration's old-behaviour switches
+
+
+def _score_next_tokens(model, inputs):
+    """The trainer's scorer, or TRL's fused head at every position (the old behaviour) where asked."""
+    if _switches.get("fused_head_everywhere", False):
+        return trainer_module.score_with_fused_head(model, inputs)
+    return trainer_module.score_kept_positions(model, inputs)
+
+
+def _row_sparse_unless_off(model) -> int:
+    return use_row_sparse_trainable_tokens(model) if _switches.get("token_rows", True) else 0
+
+
 class _Clock(TrainerCallback):
-    """Seconds and real tokens of the steps after the first (warm-up) one."""
+    """Seconds and real tokens of each step after the first (warm-up) one, from one step's end to the next's."""
 
     def __init__(self):
-        self.marks: dict[str, float] = {}
+        self.last: tuple[float, int] | None = None
+        self.steps: dict[str, list] = {"seconds": [], "tokens": []}
 
     def on_step_end(self, args, state, control, **kwargs):
-        key = "start" if state.global_step == 1 else "end"
-        self.marks[key], self.marks[key + "_tokens"] = time.perf_counter(), state.num_input_tokens_seen
+        now = (time.perf_counter(), state.num_input_tokens_seen)
+        if self.last is not None:
+            self.steps["seconds"].append(now[0] - self.last[0])
+            self.steps["tokens"].append(now[1] - self.last[1])
+        self.last = now
 
 
-def time_trainer(name: str, dataset, steps: int, fused_head_everywhere: bool = False, **settings) -> dict:
+def time_trainer(dataset, steps: int, fused_head_everywhere: bool = False, token_rows: bool = True,
+                 **settings) -> dict:
     """`run_training` (C-RLFT, cpu profile) with `settings` overriding the profile's speed knobs.
 
-    `fused_head_everywhere` scores the LM head at every position through TRL's fused head (as before)."""
+    `fused_head_everywhere` scores the LM head at every position through TRL's fused head (as before);
+    `token_rows=False` keeps PEFT's own trainable-tokens layer under ``lean_forward`` (attention per conversation
+    alone)."""
+    _switches.update(fused_head_everywhere=fused_head_everywhere, token_rows=token_rows)
     clock = _Clock()
-    scorer = trainer_module._score_next_tokens
-    if fused_head_everywhere:
-        trainer_module._score_next_tokens = trainer_module.score_with_fused_head
-    try:
-        run_training("crlft", dataset, f"/tmp/cpu_speed_{os.getpid()}/{name}", profile="cpu", max_steps=steps + 1,
-                     seed=0, save_steps=10_000, callbacks=[clock], include_num_input_tokens_seen="non_padding",
-                     **settings)
-    finally:
-        trainer_module._score_next_tokens = scorer
-    m = clock.marks
-    return {"seconds": m["end"] - m["start"], "tokens": m["end_tokens"] - m["start_tokens"]}
+    run_training("crlft", dataset, f"/tmp/cpu_speed_{os.getpid()}", profile="cpu", max_steps=steps + 1, seed=0,
+                 save_steps=10_000, callbacks=[clock], progress=False, include_num_input_tokens_seen="non_padding",
+                 **settings)
+    return clock.steps
 
 
 def time_bare_loop(dataset, steps: int, batch: int, compute: torch.dtype) -> dict:
-    """The same NF4 base, LoRA and tokens in a plain loop: padding-free batches, weighted NLL, AdamW."""
+    """The same NF4 base, LoRA and tokens in a plain loop: padding-free batches, weighted NLL, AdamW, and the
+    trainer's lean forward pass (so that the ratio measures the trainer's own cost)."""
     profile = get_profile("cpu")
     model, tokenizer, token_ids = load_base_for_training(profile)
     model = get_peft_model(model, lora_config(profile, trainable_token_indices(model, token_ids)))
+    use_packed_attention(model)
+    use_row_sparse_trainable_tokens(model)
     for param in model.parameters():
         if param.requires_grad:
             param.data = param.data.float()
@@ -86,10 +112,9 @@ def time_bare_loop(dataset, steps: int, batch: int, compute: torch.dtype) -> dic
     collate = CRLFTDataCollator(pad_token_id=tokenizer.pad_token_id, padding_free=True)
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=profile.learning_rate)
     model.train()
-    start = tokens = 0.0
+    timed: dict[str, list] = {"seconds": [], "tokens": []}
     for step in range(steps + 1):
-        if step == 1:
-            start, tokens = time.perf_counter(), 0
+        start = time.perf_counter()
         rows = [tokenized[i] for i in range(step * batch, (step + 1) * batch)]
         inputs = collate(rows)
         weights = inputs.pop("loss_weights")[:, 1:]
@@ -103,53 +128,67 @@ def time_bare_loop(dataset, steps: int, batch: int, compute: torch.dtype) -> dic
         loss.backward()
         optimizer.step()
         optimizer.zero_grad()
-        tokens += inputs["input_ids"].numel()
-    return {"seconds": time.perf_counter() - start, "tokens": tokens}
+        if step > 0:  # the first step is a warm-up
+            timed["seconds"].append(time.perf_counter() - start)
+            timed["tokens"].append(inputs["input_ids"].numel())
+    return timed
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--steps", type=int, default=8, help="timed steps (one warm-up step runs first)")
+    parser.add_argument("--steps", type=int, default=5, help="timed steps (one warm-up step runs first)")
+    parser.add_argument("--repeats", type=int, default=3,
+                        help="rounds over all configurations (each step counts with its fastest time)")
     parser.add_argument("--record", help="also write the JSON document here")
     args = parser.parse_args(argv)
 
     profile = get_profile("cpu")
     compute = "bf16" if profile.compute_dtype == torch.bfloat16 else "fp32"
     peaks = {name: matmul_peak(dtype) for name, dtype in DTYPES.items()}
-    dataset = load_train_dataset().shuffle(seed=0).select(range(profile.batch_size * (args.steps + 1)))
     params = 134_515_008  # SmolLM2-135M
     old_lora = {"lora_dropout": 0.05}
-    runs = {
-        "before: padded, LoRA dropout 0.05, LM head on every position, fp32": (time_trainer(
-            "before", dataset, args.steps, fused_head_everywhere=True, padding_free=False, bf16=False,
-            lora_overrides=old_lora), "fp32"),
-        "padding-free (alone)": (time_trainer(
-            "padding_free", dataset, args.steps, fused_head_everywhere=True, bf16=False, lora_overrides=old_lora),
-            "fp32"),
-        "padding-free + LoRA dropout 0": (time_trainer(
-            "no_dropout", dataset, args.steps, fused_head_everywhere=True, bf16=False), "fp32"),
-        f"cpu profile now: padding-free, dropout 0, LM head on trained positions, {compute}": (
-            time_trainer("after", dataset, args.steps), compute),
-        f"cpu profile now with an fp32 base instead of NF4 (no QLoRA), {compute}": (
-            time_trainer("fp32_base", dataset, args.steps, precision="fp32"), compute),
-        f"bare PyTorch + PEFT loop (same model, tokens, batch, scored positions), {compute}": (
-            time_bare_loop(dataset, args.steps, profile.batch_size, DTYPES[compute]), compute),
+    old = {"lean_forward": False}
+    dataset = load_train_dataset().shuffle(seed=0).select(range(profile.batch_size * (args.steps + 1)))
+    trainer_module._score_next_tokens = _score_next_tokens
+    trainer_module.use_row_sparse_trainable_tokens = _row_sparse_unless_off
+    configs = {
+        "before: padded, LoRA dropout 0.05, LM head on every position, fp32": ("fp32", "trainer", dict(
+            fused_head_everywhere=True, padding_free=False, bf16=False, lora_overrides=old_lora, **old)),
+        "padding-free (alone)": ("fp32", "trainer", dict(
+            fused_head_everywhere=True, bf16=False, lora_overrides=old_lora, **old)),
+        "padding-free + LoRA dropout 0": ("fp32", "trainer", dict(fused_head_everywhere=True, bf16=False, **old)),
+        f"+ LM head on trained positions, {compute}": (compute, "trainer", old),
+        f"+ attention per conversation, {compute}": (compute, "trainer", dict(token_rows=False)),
+        f"cpu profile now: + row-sparse trainable tokens, {compute}": (compute, "trainer", {}),
+        f"cpu profile now with an fp32 base instead of NF4 (no QLoRA), {compute}": (compute, "trainer", dict(
+            precision="fp32")),
+        f"bare PyTorch + PEFT loop (same model, tokens, batch, scored positions, lean forward), {compute}": (
+            compute, "bare", {}),
     }
+    runs: dict[str, list[dict]] = {name: [] for name in configs}
+    for _ in range(args.repeats):
+        for name, (_, kind, settings) in configs.items():
+            runs[name].append(time_bare_loop(dataset, args.steps, profile.batch_size, DTYPES[compute])
+                              if kind == "bare" else time_trainer(dataset, args.steps, **settings))
     rows = []
-    for name, (run, dtype) in runs.items():
-        tps = run["tokens"] / run["seconds"]
+    for name, (dtype, _, _) in configs.items():
+        tokens = sum(runs[name][0]["tokens"])  # the same batches in every round
+        each = [tokens / sum(run["seconds"]) for run in runs[name]]
+        seconds = sum(map(min, zip(*(run["seconds"] for run in runs[name]))))
+        tps = tokens / seconds
         achieved = 4 * params * tps / 1e9
-        rows.append({"config": name, "tokens_per_s": round(tps, 1), "dtype": dtype,
+        rows.append({"config": name, "tokens_per_s": round(tps, 1),
+                     "tokens_per_s_each_round": [round(t, 1) for t in each], "dtype": dtype,
                      "achieved_gflops": round(achieved, 1), "share_of_peak": round(achieved / peaks[dtype], 3),
-                     **{k: round(v, 2) for k, v in run.items()}})
-    before, now, bare = rows[0]["tokens_per_s"], rows[3]["tokens_per_s"], rows[-1]["tokens_per_s"]
+                     "seconds": round(seconds, 2), "tokens": tokens})
+    before, now, bare = rows[0]["tokens_per_s"], rows[5]["tokens_per_s"], rows[-1]["tokens_per_s"]
     result = {
         "machine": {"platform": platform.platform(), "cpu": platform.processor() or platform.machine(),
                     "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(), "torch": torch.__version__,
                     "load_avg_1m": os.getloadavg()[0]},
         "matmul_peak_gflops": {k: round(v, 1) for k, v in peaks.items()},
         "rows": rows, "speedup_vs_before": round(now / before, 2), "trainer_vs_bare": round(now / bare, 3),
-        "timed_steps": args.steps, "batch": profile.batch_size,
+        "timed_steps": args.steps, "repeats": args.repeats, "batch": profile.batch_size,
     }
     print(json.dumps(result, indent=2))
     print(f"\ncpu profile now / before: {now / before:.2f}x; trainer / bare loop: {100 * now / bare:.1f} %")

@@ -213,19 +213,21 @@ def _units(plan: list[tuple[str, int | None, str]]) -> list[list[tuple[str, int 
     return units
 
 
-def _execute_unit(config: ExperimentConfig, root: Path, steps: list[tuple[str, int | None, str]]) -> None:
-    """One unit of the plan, in a worker process (`Experiment.run` with workers > 1)."""
-    Experiment(config, root, progress=False).execute(steps)
+def _execute_unit(config: ExperimentConfig, folder: Path, steps: list[tuple[str, int | None, str]]) -> None:
+    """One unit of the plan, in a worker process (`Experiment.run` with workers > 1), in the parent's folder (a
+    worker that recomputed the code fingerprint would pick another folder if the code were edited meanwhile)."""
+    Experiment(config, folder=folder, progress=False).execute(steps)
 
 
 class Experiment:
     """Runs (or resumes) the plan and summarises it. `work_dir` holds runs and evaluations."""
 
     def __init__(self, config: ExperimentConfig, work_dir: str | Path | None = None, progress: bool = True,
-                 fresh: bool = False):
+                 fresh: bool = False, folder: str | Path | None = None):
+        """`folder`: the exact work folder (default: `work_dir` / the settings' fingerprint)."""
         self.config = config
         root = Path(work_dir) if work_dir else runs_dir() / "experiment"
-        self.dir = root / config.fingerprint()
+        self.dir = Path(folder) if folder else root / config.fingerprint()
         if fresh and self.dir.exists():  # asked for: every training and evaluation of these settings is redone
             shutil.rmtree(self.dir)
         self.progress = progress
@@ -337,7 +339,7 @@ class Experiment:
         try:
             with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
                                      initializer=torch.set_num_threads, initargs=(threads,)) as pool:
-                pending = {pool.submit(_execute_unit, self.config, self.dir.parent, unit): unit for unit in units}
+                pending = {pool.submit(_execute_unit, self.config, self.dir, unit): unit for unit in units}
                 for future in as_completed(pending):
                     future.result()  # a failed unit raises here, with the worker's traceback
                     if bar is not None:

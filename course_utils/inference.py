@@ -24,6 +24,7 @@ from transformers import AutoTokenizer
 from course_utils.conditioning import EOT_TOKEN, prepare_for_crlft
 from course_utils.conditions import Condition, parse_condition
 from course_utils.models import load_model_and_tokenizer
+from course_utils.token_rows import use_row_sparse_trainable_tokens
 
 PRECISIONS = ("fp32", "bf16", "fp16", "nf4", "fp4")
 
@@ -84,6 +85,7 @@ def load_for_inference(
     )
     prepare_for_crlft(base, tokenizer)
     model = PeftModel.from_pretrained(base, str(adapter_dir), is_trainable=False)
+    use_row_sparse_trainable_tokens(model)  # the same outputs without copying the embedding matrix per token
     model.eval()
     return model, tokenizer
 

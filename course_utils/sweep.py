@@ -31,7 +31,8 @@ def run_sweep(base: ExperimentConfig, shares: tuple[float, ...] = SHARES, work_d
               fresh: bool = False, extend: dict | None = None, workers: int = 1) -> dict:
     """Run (or resume) the sweep with `base`'s settings at each share, in the order given; with `results_dir`, write
     the results (sorted by share) after every share. `fresh=True` redoes every training and evaluation. `extend`
-    (an earlier sweep result with the same settings) keeps that result's other shares (see `merge_sweeps`). `workers` > 1: parallel processes (see `Experiment.run`)."""
+    (an earlier sweep result with the same settings) keeps that result's other shares (see `merge_sweeps`).
+    `workers` > 1 runs in parallel processes (see `Experiment.run`)."""
     start = time.time()
     points: dict[str, list[dict]] = {v: [] for v in SWEEP_VARIANTS}
     differences: dict[str, list[dict]] = {f"crlft - {v}": [] for v in COMPARISONS}

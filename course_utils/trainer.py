@@ -26,7 +26,9 @@ from trl.trainer.sft_trainer import DataCollatorForLanguageModeling
 
 from course_utils.conditioning import prepare_for_crlft, prepare_tokenizer
 from course_utils.conditions import DATA_CLASSES
+from course_utils.packed_attention import use_packed_attention
 from course_utils.tokenization import TOKENIZED_COLUMNS, TokenizationReport, tokenize_dataset
+from course_utils.token_rows import use_row_sparse_trainable_tokens
 
 
 @dataclass
@@ -41,6 +43,9 @@ class CRLFTConfig(SFTConfig):
     normalize_by_length: bool = field(
         default=False, metadata={"help": "Divide each assistant message's weight by its token count."}
     )
+    lean_forward: bool = field(default=True, metadata={
+        "help": "Attention per conversation in padding-free batches and row-sparse trainable tokens: the same "
+                "results with less work (see course_utils.packed_attention and course_utils.token_rows)."})
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -127,6 +132,10 @@ class CRLFTTrainer(SFTTrainer):
         finally:
             args.max_length = self._cut_length
         _expose_lm_head_bias(self.model)
+        if args.lean_forward:
+            use_row_sparse_trainable_tokens(self.model)
+            if self.padding_free or args.packing:
+                use_packed_attention(self.model)
         if not args.bf16 or args.use_cpu:
             # fp32 compute; fp16 under the gradient scaler (which refuses fp16 gradients); CPU autocast in bf16
             _keep_trainable_in_fp32(self.model)
