@@ -21,6 +21,7 @@ import argparse
 import json
 import os
 import platform
+import tempfile
 import time
 from pathlib import Path
 
@@ -54,13 +55,14 @@ def matmul_peak(dtype: torch.dtype, n: int = 1024, reps: int = 3) -> float:
 
 
 _switches: dict[str, bool] = {}  # the running configuration's old-behaviour switches
+_trainer_scorer = trainer_module._score_next_tokens
 
 
 def _score_next_tokens(model, inputs):
-    """The trainer's scorer, or TRL's fused head at every position (the old behaviour) where asked."""
+    """The trainer's own scorer, or TRL's fused head at every position (the old behaviour) where asked."""
     if _switches.get("fused_head_everywhere", False):
         return trainer_module.score_with_fused_head(model, inputs)
-    return trainer_module.score_kept_positions(model, inputs)
+    return _trainer_scorer(model, inputs)
 
 
 def _row_sparse_unless_off(model) -> int:
@@ -82,8 +84,8 @@ class _Clock(TrainerCallback):
         self.last = now
 
 
-def time_trainer(dataset, steps: int, fused_head_everywhere: bool = False, token_rows: bool = True,
-                 **settings) -> dict:
+def time_trainer(output_dir: Path, dataset, steps: int, fused_head_everywhere: bool = False,
+                 token_rows: bool = True, **settings) -> dict:
     """`run_training` (C-RLFT, cpu profile) with `settings` overriding the profile's speed knobs.
 
     `fused_head_everywhere` scores the LM head at every position through TRL's fused head (as before);
@@ -91,7 +93,7 @@ def time_trainer(dataset, steps: int, fused_head_everywhere: bool = False, token
     alone)."""
     _switches.update(fused_head_everywhere=fused_head_everywhere, token_rows=token_rows)
     clock = _Clock()
-    run_training("crlft", dataset, f"/tmp/cpu_speed_{os.getpid()}", profile="cpu", max_steps=steps + 1, seed=0,
+    run_training("crlft", dataset, output_dir, profile="cpu", max_steps=steps + 1, seed=0,
                  save_steps=10_000, callbacks=[clock], progress=False, include_num_input_tokens_seen="non_padding",
                  **settings)
     return clock.steps
@@ -167,10 +169,12 @@ def main(argv: list[str] | None = None) -> int:
             compute, "bare", {}),
     }
     runs: dict[str, list[dict]] = {name: [] for name in configs}
-    for _ in range(args.repeats):
-        for name, (_, kind, settings) in configs.items():
-            runs[name].append(time_bare_loop(dataset, args.steps, profile.batch_size, DTYPES[compute])
-                              if kind == "bare" else time_trainer(dataset, args.steps, **settings))
+    with tempfile.TemporaryDirectory(prefix="cpu_speed_") as work:
+        for round_ in range(args.repeats):
+            for i, (name, (_, kind, settings)) in enumerate(configs.items()):
+                runs[name].append(time_bare_loop(dataset, args.steps, profile.batch_size, DTYPES[compute])
+                                  if kind == "bare" else
+                                  time_trainer(Path(work) / f"{round_}-{i}", dataset, args.steps, **settings))
     rows = []
     for name, (dtype, _, _) in configs.items():
         tokens = sum(runs[name][0]["tokens"])  # the same batches in every round

@@ -14,18 +14,16 @@ from __future__ import annotations
 import torch
 from transformers import AttentionInterface
 from transformers.integrations.sdpa_attention import repeat_kv, sdpa_attention_forward
-from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
+from transformers.masking_utils import AttentionMaskInterface, find_packed_sequence_indices, sdpa_mask
 
 PACKED_SDPA = "packed_sdpa"
 
 
 def conversation_lengths(position_ids: torch.Tensor) -> list[int]:
-    """Lengths of the conversations packed in one row of `position_ids` (a new one wherever the count does not go
-    on by one, as transformers detects packed sequences). One length means the row is not packed."""
-    positions = position_ids.reshape(-1)
-    starts = (torch.nonzero(positions[1:] != positions[:-1] + 1).flatten() + 1).tolist()
-    bounds = [0, *starts, positions.numel()]
-    return [b - a for a, b in zip(bounds[:-1], bounds[1:])]
+    """Lengths of the conversations packed in one row of `position_ids`, found as transformers finds packed
+    sequences (`find_packed_sequence_indices`). One length means the row is not packed."""
+    sequences = find_packed_sequence_indices(position_ids.reshape(1, -1))
+    return [position_ids.numel()] if sequences is None else torch.bincount(sequences[0]).tolist()
 
 
 def packed_sdpa_attention(module: torch.nn.Module, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
