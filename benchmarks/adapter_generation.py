@@ -1,5 +1,5 @@
 """Greedy evaluation speed of an NF4 base with a C-RLFT adapter: PEFT's trainable-tokens layer against the
-course's row-sparse one (`course_utils.token_rows`), alternating on the same loaded model and prompts.
+course's row-sparse one (`course_utils.patches.token_rows`), alternating on the same loaded model and prompts.
 
     python benchmarks/adapter_generation.py runs/lesson03/crlft --record benchmarks/results/adapter_generation.json
 
@@ -11,18 +11,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import time
 from pathlib import Path
 
-import torch
 from peft.tuners.trainable_tokens.layer import TrainableTokensLayer
 
+from course_utils.hardware.machine import machine_info
 from course_utils.data.loaders import load_eval_set
-from course_utils.evaluation import evaluate_model
-from course_utils.inference import load_for_inference
-from course_utils.token_rows import RowSparseTrainableTokensLayer
+from course_utils.evaluation.metrics import evaluate_model
+from course_utils.inference.generation import load_for_inference
+from course_utils.patches.token_rows import RowSparseTrainableTokensLayer
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -48,8 +46,7 @@ def main(argv: list[str] | None = None) -> int:
             answers.setdefault(name, run.responses)
             print(f"{name}: {rates[name][-1]} new tokens/s", flush=True)
     result = {
-        "machine": {"platform": platform.platform(), "cores": os.cpu_count(), "torch": torch.__version__,
-                    "torch_threads": torch.get_num_threads()},
+        "machine": machine_info(),
         "adapter": Path(args.adapter).name, "prompts": len(records), "new_tokens_per_s": rates,
         "same_answers": answers["peft"] == answers["row_sparse"],
     }

@@ -19,8 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import tempfile
 import time
 from pathlib import Path
@@ -29,15 +27,16 @@ import torch
 from peft import get_peft_model
 from transformers import TrainerCallback
 
-from course_utils.conditioning import trainable_token_indices
+from course_utils.hardware.machine import machine_info
+from course_utils.method.conditioning import trainable_token_indices
 from course_utils.data.loaders import load_train_dataset
-from course_utils.packed_attention import use_packed_attention
-from course_utils.profiles import get_profile
-from course_utils.tokenization import tokenize_dataset
-from course_utils.token_rows import use_row_sparse_trainable_tokens
-from course_utils import trainer as trainer_module
-from course_utils.trainer import CRLFTDataCollator
-from course_utils.training import load_base_for_training, lora_config, run_training
+from course_utils.patches.packed_attention import use_packed_attention
+from course_utils.hardware.profiles import get_profile
+from course_utils.method.tokenization import tokenize_dataset
+from course_utils.patches.token_rows import use_row_sparse_trainable_tokens
+from course_utils.method import trainer as trainer_module
+from course_utils.method.trainer import CRLFTDataCollator
+from course_utils.training.run import load_base_for_training, lora_config, run_training
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
 
@@ -188,9 +187,7 @@ def main(argv: list[str] | None = None) -> int:
                      "seconds": round(seconds, 2), "tokens": tokens})
     before, now, bare = rows[0]["tokens_per_s"], rows[5]["tokens_per_s"], rows[-1]["tokens_per_s"]
     result = {
-        "machine": {"platform": platform.platform(), "cpu": platform.processor() or platform.machine(),
-                    "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(), "torch": torch.__version__,
-                    "load_avg_1m": os.getloadavg()[0]},
+        "machine": machine_info(),
         "matmul_peak_gflops": {k: round(v, 1) for k, v in peaks.items()},
         "rows": rows, "speedup_vs_before": round(now / before, 2), "trainer_vs_bare": round(now / bare, 3),
         "timed_steps": args.steps, "repeats": args.repeats, "batch": profile.batch_size,

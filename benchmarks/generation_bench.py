@@ -4,7 +4,7 @@
     python benchmarks/generation_bench.py --device cuda --shape mistral-7b --batch-sizes 1,16
     python benchmarks/generation_bench.py --shape tiny --precisions fp32,nf4 --new-tokens 4   # smoke test
 
-Shapes: `offline` loads the real offline model (course_utils.models); `mistral-7b` and `llama2-13b` build
+Shapes: `offline` loads the real offline model (course_utils.hardware.models); `mistral-7b` and `llama2-13b` build
 randomly initialised models of those architectures directly on the device (no hub, no data: speed and
 memory depend on the shape, not on the weights' values); `tiny` is for tests. 4-bit variants of random
 shapes are made by swapping each decoder Linear for a bitsandbytes Linear4bit (what `from_pretrained`
@@ -18,59 +18,16 @@ from __future__ import annotations
 import argparse
 import gc
 import json
-import os
-import platform
 import sys
 import time
 from pathlib import Path
 
 import torch
 
-from course_utils.shapes import SHAPES, shape_config
+from course_utils.hardware.machine import machine_info
+from course_utils.hardware.shapes import SHAPES, shape_config
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
-
-
-def machine() -> dict:
-    """Where the numbers come from: CPU model and cores, GPU, library versions."""
-    cpu = platform.processor() or ""
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    info = {
-        "platform": platform.platform(),
-        "cpu": cpu,
-        "cpu_cores_visible": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        # other jobs on the machine slow every figure down: the 1-minute load average says how busy it was
-        "load_average_1min_at_start": round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None,
-    }
-    try:
-        import bitsandbytes
-        import transformers
-
-        info["transformers"] = transformers.__version__
-        info["bitsandbytes"] = bitsandbytes.__version__
-    except ImportError:
-        pass
-    try:
-        import psutil
-
-        info["ram_gb"] = round(psutil.virtual_memory().total / 2**30, 1)
-    except ImportError:
-        pass
-    if torch.cuda.is_available():
-        p = torch.cuda.get_device_properties(0)
-        info["gpu"] = p.name
-        info["gpu_memory_gb"] = round(p.total_memory / 2**30, 1)
-    return info
 
 
 def quantize_linears(model, quant_type: str, compute_dtype: torch.dtype, double_quant: bool = True) -> None:
@@ -115,7 +72,7 @@ def build_random(shape: str, precision: str, device: str):
 
 def build_offline(precision: str, device: str):
     """The offline SmolLM2-135M through the course's one loader."""
-    from course_utils.models import load_model_and_tokenizer
+    from course_utils.hardware.models import load_model_and_tokenizer
 
     model, _ = load_model_and_tokenizer(precision=precision)
     if precision not in ("nf4", "fp4") and device != "cpu":
@@ -192,7 +149,7 @@ def bench(
                 print(json.dumps(row), file=sys.stderr, flush=True)
         del model
     return {
-        "machine": machine(),
+        "machine": machine_info(),
         "settings": {"shape": shape, "device": device, "prompt_tokens": prompt_tokens, "new_tokens": new_tokens},
         "rows": rows,
     }

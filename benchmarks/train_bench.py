@@ -14,14 +14,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import resource
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-from course_utils.shapes import SHAPES, shape_config
+from course_utils.hardware.machine import machine_info
+from course_utils.hardware.shapes import SHAPES, shape_config
 
 def build_qlora_base(shape: str, device: str, compute_dtype, seed: int = 0):
     """A random-initialised model of `shape` whose block linears are bitsandbytes NF4 (double quant), built layer by
@@ -105,7 +105,7 @@ def run_one(opts: argparse.Namespace) -> dict:
     from trl import SFTConfig, SFTTrainer
 
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    from course_utils.trainer import CRLFTConfig, CRLFTTrainer, _keep_trainable_in_fp32
+    from course_utils.method.trainer import CRLFTConfig, CRLFTTrainer, _keep_trainable_in_fp32
 
     cuda = opts.device == "cuda"
     dtype = torch.bfloat16 if cuda else torch.float32
@@ -154,7 +154,7 @@ def run_one(opts: argparse.Namespace) -> dict:
         result["peak_gib"] = round(torch.cuda.max_memory_allocated() / 2**30, 3)
         result["peak_reserved_gib"] = round(torch.cuda.max_memory_reserved() / 2**30, 3)
         try:
-            from course_utils.memory import estimate_memory
+            from course_utils.hardware.memory import estimate_memory
 
             est = estimate_memory(config, precision="nf4", compute_dtype=dtype, lora_rank=opts.lora_r,
                                   seq_len=opts.seq_len, batch=opts.batch, gradient_checkpointing=True,
@@ -166,25 +166,6 @@ def run_one(opts: argparse.Namespace) -> dict:
     else:
         result["peak_rss_gib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 3)
     return result
-
-
-def machine() -> dict:
-    """Where the figures come from."""
-    import torch
-
-    info = {"platform": platform.platform(), "python": platform.python_version(), "torch": torch.__version__,
-            "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads()}
-    try:
-        info["load_avg_1m"] = os.getloadavg()[0]
-    except OSError:
-        pass
-    if torch.cuda.is_available():
-        info["gpu"] = torch.cuda.get_device_name(0)
-    import transformers
-    import trl
-
-    info.update(transformers=transformers.__version__, trl=trl.__version__)
-    return info
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -228,7 +209,7 @@ def main(argv: list[str] | None = None) -> int:
         if "crlft" in pair and "sft" in pair:
             overhead[layout] = round(100 * (pair["sft"]["tokens_per_s"] / pair["crlft"]["tokens_per_s"] - 1), 1)
     doc = {"benchmark": "train_bench", "shape": opts.shape, "device": opts.device, "seq_len": opts.seq_len,
-           "batch": opts.batch, "timed_steps": opts.steps, "lora_r": opts.lora_r, "machine": machine(),
+           "batch": opts.batch, "timed_steps": opts.steps, "lora_r": opts.lora_r, "machine": machine_info(),
            "runs": runs, "crlft_time_overhead_pct_vs_sft": overhead}
     text = json.dumps(doc, indent=2)
     print(text)

@@ -1,5 +1,5 @@
 """`python -m course_utils` is the same as the `crlft` console script."""
 
-from course_utils.cli import main
+from course_utils.course.cli import main
 
 raise SystemExit(main())

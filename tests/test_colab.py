@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from course_utils import colab
+from course_utils.course import colab
 
 ROOT = Path(__file__).resolve().parents[1]
 PROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]

@@ -1,10 +1,10 @@
-"""Tests of the class-conditioned chat template (`course_utils.conditioning`)."""
+"""Tests of the class-conditioned chat template (`course_utils.method.conditioning`)."""
 
 from __future__ import annotations
 
 import torch
 
-from course_utils.conditioning import (EOT_TOKEN, TEMPLATE_CONDITIONS, generation_prompt, prepare_tokenizer,
+from course_utils.method.conditioning import (EOT_TOKEN, TEMPLATE_CONDITIONS, generation_prompt, prepare_tokenizer,
                                        render_conversation, resize_embeddings_mean, role_prefix, special_strings)
 from crlft_testing import tiny_model, tiny_tokenizer
 
@@ -80,7 +80,7 @@ def test_condition_vocabulary_has_one_meaning_per_name():
     unknown name is an error instead of a silent literal prefix."""
     import pytest
 
-    from course_utils.conditions import Condition, parse_condition
+    from course_utils.data.conditions import Condition, parse_condition
 
     assert parse_condition("none") is Condition.NEUTRAL and parse_condition("Expert") is Condition.EXPERT
     with pytest.raises(ValueError, match="expert, suboptimal, neutral"):

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from course_utils import cli
-from course_utils.commands.data import main
+from course_utils.course import cli
+from course_utils.course.commands.data import main
 from course_utils.data.loaders import data_dir
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -55,9 +55,25 @@ def test_synth_check_and_write(tmp_path):
     assert main(["data", "synth", "--seed", "1", "--out", str(tmp_path), "--check"]) == 1
 
 
+def test_synth_without_out_writes_the_checkout_or_the_working_folder(tmp_path, monkeypatch):
+    """Protects site-packages: `crlft data synth` without --out writes data/ of the checkout, else ./data."""
+    from course_utils import paths
+
+    shipped = data_dir()
+    assert shipped == paths.REPO_ROOT / "data"
+    monkeypatch.setattr(paths, "REPO_ROOT", tmp_path / "site-packages")
+    monkeypatch.chdir(tmp_path)
+    assert main(["data", "synth", "--seed", "0"]) == 0
+    assert sorted(p.name for p in (tmp_path / "data").iterdir()) == ["eval.jsonl", "facts.json", "train.jsonl",
+                                                                    "val.jsonl"]
+    assert not (tmp_path / "site-packages").exists()
+    for path in (tmp_path / "data").iterdir():
+        assert path.read_bytes() == (shipped / path.name).read_bytes(), path.name
+
+
 def test_registered_in_the_crlft_cli():
     """`crlft data` is reachable from the top-level command."""
-    assert cli.COMMANDS["data"] == "course_utils.commands.data"
+    assert cli.COMMANDS["data"] == "course_utils.course.commands.data"
 
 
 def test_validate_names_bad_weights_and_unknown_conditions(tmp_path, capsys):

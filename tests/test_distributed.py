@@ -19,8 +19,8 @@ STEPS = 3
 def train_losses(out_dir: str, per_device_batch: int, accum: int) -> list[float]:
     """Logged loss of each of `STEPS` optimiser steps of CRLFTTrainer on a tiny model (full fine-tuning)."""
     sys.path.insert(0, str(HERE))
-    from course_utils.conditioning import prepare_tokenizer
-    from course_utils.trainer import CRLFTConfig, CRLFTTrainer
+    from course_utils.method.conditioning import prepare_tokenizer
+    from course_utils.method.trainer import CRLFTConfig, CRLFTTrainer
     from crlft_testing import labeled_dataset, tiny_model, tiny_tokenizer
 
     tok = tiny_tokenizer()

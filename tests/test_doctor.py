@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from course_utils import doctor, models
-from course_utils.cli import main
+from course_utils.course import doctor; from course_utils.hardware import models
+from course_utils.course.cli import main
 
 
 def test_doctor_passes_here_and_names_the_cpu_profile(capsys, monkeypatch):
@@ -40,7 +40,7 @@ def test_bitsandbytes_check_runs_a_real_4bit_layer():
 
 def test_failed_checks_point_to_the_troubleshooting_page():
     """Each failed line names the troubleshooting page; the report ends with its URL only when a check failed."""
-    from course_utils.colab import repository_url
+    from course_utils.course.colab import repository_url
 
     ok, failed = doctor.Check("a", True, "fine"), doctor.Check("b", False, "broken", "do x")
     assert doctor.TROUBLESHOOTING_URL == f"{repository_url()}/blob/main/docs/troubleshooting.md"

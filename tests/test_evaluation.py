@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 
-from course_utils import evaluation as ev
+from course_utils.evaluation import metrics as ev
 
 RECORDS = [
     {"id": "a", "family": "casing", "constraints": [{"type": "uppercase"}, {"type": "include_keywords", "keywords": ["sun"]}]},
@@ -83,7 +83,7 @@ def test_limited_eval_set_covers_every_family(tmp_path):
 
 def test_shipped_eval_set_is_checkable():
     """Every shipped held-out prompt has constraints the verifiers know (so nothing scores by accident)."""
-    from course_utils.verifiers import VERIFIERS
+    from course_utils.data.verifiers import VERIFIERS
 
     records = ev.load_eval_set()
     assert len(records) >= 200
@@ -115,7 +115,7 @@ def test_eval_loader_names_a_bad_record(tmp_path):
 
 def test_condition_comparison_counts_the_planted_habits(monkeypatch):
     """The condition knob's table: pass rates and habit shares per condition, answers side by side."""
-    from course_utils import evaluation as ev
+    from course_utils.evaluation import metrics as ev
 
     records = [{"id": "a", "family": "arithmetic", "messages": [{"role": "user", "content": "What is 2 + 3?"}],
                 "constraints": [{"type": "exact_answer", "answer": "5"}]},

@@ -8,8 +8,8 @@ from collections import Counter
 
 import pytest
 
-from course_utils import exercises
-from course_utils.exercises import EXERCISES, TIERS, check, exercise_table, list_exercises
+from course_utils.course import exercises
+from course_utils.course.exercises import EXERCISES, TIERS, check, exercise_table, list_exercises
 
 LESSONS = ("00", "01", "02", "03", "04", "05")
 
@@ -31,14 +31,14 @@ def _per_micro_batch(ces, ws):
 
 
 def _tokens_01_2():
-    from course_utils.models import load_tokenizer
+    from course_utils.hardware.models import load_tokenizer
 
     tok = load_tokenizer("offline/SmolLM2-135M-Instruct")
     return len(tok(exercises.EXERCISE_01_2_TEXT, add_special_tokens=False)["input_ids"])
 
 
 def _params_01_4():
-    from course_utils.memory import count_params, model_config
+    from course_utils.hardware.memory import count_params, model_config
 
     return count_params(model_config("offline/SmolLM2-135M-Instruct")).total
 

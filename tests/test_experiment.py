@@ -8,8 +8,8 @@ import os
 
 import pytest
 
-from course_utils import experiment as ex
-from course_utils.evaluation import EvalRun, score_responses
+from course_utils.experiments import ablation as ex
+from course_utils.evaluation.metrics import EvalRun, score_responses
 
 RECORDS = [
     {"id": f"p{i}", "family": "casing" if i % 2 else "facts", "messages": [{"role": "user", "content": "q"}],
@@ -163,7 +163,7 @@ def test_run_resumes_and_writes_results(fake_experiment, tmp_path):
 
 def test_cli_rejects_unknown_variant(tmp_path):
     """A typo in --variants fails fast instead of silently running fewer variants."""
-    from course_utils.cli import main
+    from course_utils.course.cli import main
 
     with pytest.raises(SystemExit):
         main(["experiment", "--variants", "crlft,sft-mixx", "--work-dir", str(tmp_path)])
@@ -192,3 +192,44 @@ def test_expert_share_regenerates_the_training_data_and_keys_the_cache():
     assert len(data) == 2400 and sum(c == "expert" for c in data["condition"]) == 48
     with pytest.raises(ValueError):
         ex.ExperimentConfig(split="test")
+
+
+def test_adapters_are_evaluated_on_the_base_they_were_trained_on(tmp_path, tiny_llama_dir, monkeypatch):
+    """Protects `crlft experiment --profile t4` on another machine: a trained adapter is scored on the base it was
+    trained on (its crlft_run.json), not on this machine's profile model. Real training, loading and generation."""
+    from transformers import AutoConfig
+
+    from crlft_testing import labeled_dataset
+    from course_utils.training.run import run_training
+
+    config = ex.ExperimentConfig(variants=("crlft",), seeds=(0,), max_steps=1, precision="fp32", max_new_tokens=2,
+                                 profile="cpu")
+    exp = ex.Experiment(config, work_dir=tmp_path / "work", progress=False)
+    monkeypatch.setattr(ex.Experiment, "records", lambda self: RECORDS[:2])
+    run_training("crlft", labeled_dataset(4), exp.run_dir(0, "crlft"), profile="cpu", max_steps=1,
+                 model_id=tiny_llama_dir, precision="fp32", seed=0, progress=False, per_device_train_batch_size=2)
+    loaded = []
+    real_load = ex.load_for_inference
+    monkeypatch.setattr(ex, "load_for_inference", lambda *a, **k: loaded.append(real_load(*a, **k)) or loaded[-1])
+    run = exp.evaluate(0, "crlft")
+    assert loaded[0][0].config.hidden_size == AutoConfig.from_pretrained(tiny_llama_dir).hidden_size
+    assert len(run.responses) == 2
+
+
+def test_a_run_is_finished_only_with_the_same_settings(tmp_path, monkeypatch):
+    """A folder trained with another learning rate (or data, method, profile) is never taken as this run's result."""
+    from course_utils.training import run as training
+
+    config = ex.ExperimentConfig(variants=("crlft",), seeds=(0,), max_steps=3, learning_rate=2e-3, profile="cpu")
+    exp = ex.Experiment(config, work_dir=tmp_path)
+    out = exp.run_dir(0, "crlft")
+    out.mkdir(parents=True)
+    (out / "adapter_model.safetensors").write_bytes(b"x")
+    settings = training.run_settings("crlft", ex.get_profile("cpu"),
+                                     training.select_for_method(config.train_dataset(), "crlft"), precision="nf4",
+                                     model_id=None, max_steps=3, learning_rate=2e-3, seed=0)
+    (out / training.RUN_FILE).write_text(json.dumps({"settings": {**settings, "learning_rate": 5e-4},
+                                                     "status": "finished", "global_step": 3}))
+    assert not exp._trained(0, "crlft")
+    (out / training.RUN_FILE).write_text(json.dumps({"settings": settings, "status": "finished", "global_step": 3}))
+    assert exp._trained(0, "crlft")

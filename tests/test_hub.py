@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 
 from course_utils.data.hub import load_openchat_sharegpt, load_sharegpt_file
+from course_utils.data.schema import read_records
 
 SAMPLE = Path(__file__).parent / "fixtures" / "sharegpt_sample.json"
 
@@ -32,14 +33,26 @@ def test_hub_loader_uses_datasets_and_labels(monkeypatch):
 
     monkeypatch.setattr(datasets, "load_dataset", fake_load_dataset)
     ds, report = load_openchat_sharegpt("sharegpt4", check_hub=False, limit=10)
-    assert calls == {"repo": "openchat/openchat_sharegpt4_dataset", "split": "train", "data_files": "sharegpt_gpt4.json"}
+    assert calls == {"repo": "openchat/openchat_sharegpt4_dataset", "split": "train", "data_files": "sharegpt_clean.json"}
     assert ds["condition"] == ["expert", "suboptimal"] and report.ok
 
 
 def test_unreachable_hub_raises_a_clear_error(monkeypatch):
     """Without the hub the loader says so instead of hanging or failing obscurely."""
-    import course_utils.models as models
+    import course_utils.data.hub as hub
 
-    monkeypatch.setattr(models, "hub_reachable", lambda *a, **k: False)
+    monkeypatch.setattr(hub, "hub_reachable", lambda *a, **k: False)
     with pytest.raises(ConnectionError, match="offline dataset"):
         load_openchat_sharegpt("sharegpt_v3")
+
+
+def test_a_file_with_one_class_is_refused_unless_asked():
+    """An expert-only file (OpenChat's `sharegpt_gpt4.json`) is not silently taken as a mixed-quality set."""
+    from course_utils.data.hub import label_sharegpt
+
+    gpt4_only = [r for r in read_records(SAMPLE) if r.get("model") == "Model: GPT-4"]
+    assert gpt4_only
+    with pytest.raises(ValueError, match="no second class"):
+        label_sharegpt(gpt4_only)
+    ds, _ = label_sharegpt(gpt4_only, allow_one_class=True)
+    assert set(ds["condition"]) == {"expert"}

@@ -10,8 +10,8 @@ import pytest
 import torch
 from crlft_testing import tiny_model, tiny_tokenizer
 
-from course_utils import inference
-from course_utils.conditioning import EOT_TOKEN, prepare_tokenizer, resize_embeddings_mean
+from course_utils.inference import generation as inference
+from course_utils.method.conditioning import EOT_TOKEN, prepare_tokenizer, resize_embeddings_mean
 
 PROMPTS = [
     [{"role": "user", "content": "Add 2 and 3."}],
@@ -106,7 +106,7 @@ def base_and_adapter(tmp_path_factory):
     root = tmp_path_factory.mktemp("adapter")
     from transformers import LlamaForCausalLM
 
-    from course_utils.shapes import shape_config
+    from course_utils.hardware.shapes import shape_config
 
     base_tok = tiny_tokenizer()
     torch.manual_seed(1)
@@ -142,6 +142,39 @@ def test_adapter_and_merged_model_agree(base_and_adapter, tmp_path):
     torch.testing.assert_close(_logits(with_adapter, tok), _logits(merged, tok2), atol=1e-4, rtol=1e-4)
 
 
+def test_a_retrained_adapter_is_merged_again(base_and_adapter, tmp_path):
+    """An existing merge is reused only for the very adapter weights it was made from: after retraining (here: other
+    weights saved in the adapter's folder) the merged checkpoint is made again, not served stale."""
+    import shutil
+
+    from safetensors.torch import load_file, save_file
+
+    base_dir, adapter_src = base_and_adapter
+    adapter_dir = tmp_path / "adapter"
+    shutil.copytree(adapter_src, adapter_dir)
+    first, _ = inference.load_for_inference(adapter_dir, model_id=base_dir, precision="fp32", merge=True)
+    weights = load_file(adapter_dir / "adapter_model.safetensors")
+    save_file({k: v * 3 if "lora_B" in k else v for k, v in weights.items()}, adapter_dir / "adapter_model.safetensors")
+    retrained, tok = inference.load_for_inference(adapter_dir, model_id=base_dir, precision="fp32")
+    merged, tok2 = inference.load_for_inference(adapter_dir, model_id=base_dir, precision="fp32", merge=True)
+    assert not torch.allclose(_logits(first, tok), _logits(retrained, tok), atol=1e-3)
+    torch.testing.assert_close(_logits(retrained, tok), _logits(merged, tok2), atol=1e-4, rtol=1e-4)
+
+
+def test_an_adapter_refuses_another_base(base_and_adapter, tmp_path):
+    """An adapter whose run recorded its base is never loaded on another one (it would be an untrained model)."""
+    import json
+    import shutil
+
+    base_dir, adapter_src = base_and_adapter
+    adapter_dir = tmp_path / "adapter"
+    shutil.copytree(adapter_src, adapter_dir)
+    (adapter_dir / "crlft_run.json").write_text(json.dumps({"model_id": base_dir}))
+    assert inference.base_for_adapter(adapter_dir) == base_dir
+    with pytest.raises(ValueError, match="trained on"):
+        inference.load_for_inference(adapter_dir, model_id="HuggingFaceTB/SmolLM2-1.7B", precision="fp32")
+
+
 @pytest.mark.parametrize("precision", ["nf4", "fp4"])
 def test_four_bit_adapter_loads_and_generates(base_and_adapter, precision):
     """The adapter runs on a 4-bit (NF4/FP4) base on CPU and its logits stay near full precision."""
@@ -156,7 +189,7 @@ def test_four_bit_adapter_loads_and_generates(base_and_adapter, precision):
 
 def test_chat_command_reads_stdin(base_and_adapter, monkeypatch, capsys):
     """`crlft chat` answers each stdin line and understands /condition and /quit."""
-    from course_utils.cli import main
+    from course_utils.course.cli import main
 
     base_dir, adapter_dir = base_and_adapter
     monkeypatch.setattr(sys, "stdin", io.StringIO("Hello\n/condition suboptimal\nHi again\n/quit\nnever\n"))
@@ -181,14 +214,14 @@ def test_generation_benchmark_runs_on_a_random_shape():
     assert set(rows) == {("fp32", 1), ("fp32", 2), ("nf4", 1), ("nf4", 2)}
     assert all(r["tokens_per_s"] > 0 for r in rows.values())
     assert rows[("nf4", 1)]["weights_mb"] < rows[("fp32", 1)]["weights_mb"]
-    assert result["machine"]["cpu_cores_visible"] and "| nf4 | 2 |" in bench.markdown(result)
+    assert result["machine"]["cpu_cores"] and "| nf4 | 2 |" in bench.markdown(result)
 
 
 def test_chat_command_condition_none_renders_the_neutral_prefix(prepared, monkeypatch, capsys):
     """Protects chatting with the SFT baselines: `crlft chat --condition none` asks with the neutral prefix
     (plain `User:`/`Assistant:`, as they were trained), through the command's own code path."""
-    from course_utils.cli import main
-    from course_utils.commands import chat
+    from course_utils.course.cli import main
+    from course_utils.course.commands import chat
 
     model, tok = prepared
     rendered = []

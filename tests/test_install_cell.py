@@ -32,7 +32,7 @@ from pathlib import Path
 
 import pytest
 
-from course_utils import colab
+from course_utils.course import colab
 
 ROOT = Path(__file__).resolve().parents[1]
 GIT = ["git", "-c", "user.name=crlft-test", "-c", "user.email=test@crlft.invalid", "-c", "commit.gpgsign=false"]

@@ -9,7 +9,7 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
 
-from course_utils import judge as jd
+from course_utils.evaluation import judge as jd
 
 
 class _FixedJudge:
@@ -87,7 +87,7 @@ def test_openai_compatible_judge_speaks_chat_completions():
 
 @pytest.fixture(scope="module")
 def offline_judge_model():
-    from course_utils.models import load_model_and_tokenizer
+    from course_utils.hardware.models import load_model_and_tokenizer
 
     return load_model_and_tokenizer(precision="fp32")
 

@@ -10,7 +10,7 @@ from course_utils.data.labeling import (
 )
 from course_utils.data.schema import DataValidationError
 from course_utils.data.synth import generate
-from course_utils.verifiers import pass_fraction
+from course_utils.data.verifiers import pass_fraction
 
 QA = [{"role": "user", "content": "Q"}, {"role": "assistant", "content": "A"}]
 

@@ -8,11 +8,11 @@ import torch
 from peft import LoraConfig, get_peft_model
 from peft.tuners.trainable_tokens.layer import TrainableTokensLayer
 
-from course_utils.conditioning import prepare_tokenizer
-from course_utils.packed_attention import PACKED_SDPA, conversation_lengths, use_packed_attention
-from course_utils.tokenization import tokenize_dataset
-from course_utils.token_rows import RowSparseTrainableTokensLayer, use_row_sparse_trainable_tokens
-from course_utils.trainer import CRLFTConfig, CRLFTDataCollator, CRLFTTrainer
+from course_utils.method.conditioning import prepare_tokenizer
+from course_utils.patches.packed_attention import PACKED_SDPA, conversation_lengths, use_packed_attention
+from course_utils.method.tokenization import tokenize_dataset
+from course_utils.patches.token_rows import RowSparseTrainableTokensLayer, use_row_sparse_trainable_tokens
+from course_utils.method.trainer import CRLFTConfig, CRLFTDataCollator, CRLFTTrainer
 from crlft_testing import labeled_dataset, tiny_model, tiny_tokenizer
 
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from course_utils.memory import count_params, estimate_memory, lora_params, measured_weight_bytes, weight_bytes
-from course_utils.models import load_model_and_tokenizer
+from course_utils.hardware.memory import count_params, estimate_memory, lora_params, measured_weight_bytes, weight_bytes
+from course_utils.hardware.models import load_model_and_tokenizer
+from course_utils.hardware.profiles import get_profile
 
 PRECISIONS = ["fp32", "bf16", "nf4", "fp4"]
 
@@ -15,9 +16,10 @@ PRECISIONS = ["fp32", "bf16", "nf4", "fp4"]
 def offline_footprints() -> dict[str, tuple[float, float]]:
     """(estimated, measured) weight bytes of the real offline model in each precision."""
     result = {}
+    compute_dtype = get_profile("cpu").compute_dtype  # 4-bit models keep their other weights in it
     for precision in PRECISIONS:
         model, _ = load_model_and_tokenizer(precision=precision, profile="cpu")
-        result[precision] = (weight_bytes(model.config, precision, torch.float32), measured_weight_bytes(model))
+        result[precision] = (weight_bytes(model.config, precision, compute_dtype), measured_weight_bytes(model))
     return result
 
 
@@ -74,14 +76,14 @@ def test_estimate_matches_the_recorded_gpu_measurement(mistral_config):
 @pytest.fixture
 def mistral_config():
     """Mistral-7B-v0.1's architecture (random weights are never needed)."""
-    from course_utils.shapes import shape_config
+    from course_utils.hardware.shapes import shape_config
 
     return shape_config("mistral-7b")
 
 
 def test_a_card_without_bf16_is_not_offered_bf16_profiles():
     """Protects T4 users: the 24gb and a100 profiles compute in bf16, which a T4 lacks, so they never 'fit' it."""
-    from course_utils.memory import profiles_that_fit
+    from course_utils.hardware.memory import profiles_that_fit
 
     on_t4 = profiles_that_fit(15, bf16=False)
     assert "workshop" in on_t4 and "24gb" not in on_t4 and "a100" not in on_t4

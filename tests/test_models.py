@@ -6,8 +6,8 @@ import importlib.util
 
 import pytest
 
-from course_utils import models
-from course_utils.models import ModelUnavailableError, load_model_and_tokenizer
+from course_utils.hardware import models
+from course_utils.hardware.models import ModelUnavailableError, load_model_and_tokenizer
 
 QUESTION = [{"role": "user", "content": "What is the capital of France?"}]
 

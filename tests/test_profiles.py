@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from course_utils import profiles
-from course_utils.profiles import OFFLINE_MODEL_ID, PROFILES, get_profile
+from course_utils.hardware import profiles
+from course_utils.hardware.profiles import OFFLINE_MODEL_ID, PROFILES, get_profile
 
 
 def test_cpu_machine_gets_the_offline_profile(monkeypatch):
@@ -85,14 +85,33 @@ def test_workshop_by_name_on_ampere_computes_in_bf16(monkeypatch):
     assert PROFILES["workshop"].compute_dtype == torch.float16  # the table itself is untouched
 
 
-def test_cpu_profile_computes_in_bf16_only_where_the_cpu_is_faster_at_it(monkeypatch):
-    """Protects CPUs without native bf16 (bf16 matmuls emulated, ~70x slower on the CI machine): the cpu profile
-    switches to bf16 compute only when a measurement says this CPU multiplies bf16 faster."""
-    from course_utils import profiles
+def test_cpu_profile_computes_in_bf16_only_where_the_cpu_declares_native_bf16(monkeypatch):
+    """Protects CPUs without native bf16 (bf16 matmuls emulated, ~100x slower on an AVX2 EPYC) and keeps the choice
+    the same in every process on one machine: it follows the declared CPU flags, not a timing."""
+    from course_utils.hardware import profiles
 
     monkeypatch.setattr(profiles.torch.cuda, "is_available", lambda: False)
-    monkeypatch.setattr(profiles, "cpu_bf16_is_faster", lambda: False)
+    monkeypatch.delenv(profiles.CPU_DTYPE_ENV, raising=False)
+    monkeypatch.setattr(profiles, "cpu_flags", lambda: {"avx2", "fma"})
     assert profiles.get_profile("cpu").compute_dtype == torch.float32
-    monkeypatch.setattr(profiles, "cpu_bf16_is_faster", lambda: True)
+    monkeypatch.setattr(profiles, "cpu_flags", lambda: {"avx2", "avx512f", "avx512_bf16"})
+    assert profiles.get_profile("cpu").compute_dtype == torch.bfloat16
+    monkeypatch.setattr(profiles, "cpu_flags", lambda: {"avx2", "amx_bf16", "amx_tile"})
     assert profiles.get_profile("cpu").compute_dtype == torch.bfloat16
     assert profiles.get_profile("cpu").padding_free
+
+
+def test_cpu_dtype_can_be_forced_either_way(monkeypatch):
+    """`CRLFT_CPU_DTYPE` overrides the declared flags (to reproduce another CPU's runs); a typo is an error."""
+    from course_utils.hardware import profiles
+
+    monkeypatch.setattr(profiles.torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(profiles, "cpu_flags", lambda: {"avx512_bf16"})
+    monkeypatch.setenv(profiles.CPU_DTYPE_ENV, "fp32")
+    assert profiles.get_profile("cpu").compute_dtype == torch.float32
+    monkeypatch.setattr(profiles, "cpu_flags", lambda: set())
+    monkeypatch.setenv(profiles.CPU_DTYPE_ENV, "BF16")
+    assert profiles.get_profile("cpu").compute_dtype == torch.bfloat16
+    monkeypatch.setenv(profiles.CPU_DTYPE_ENV, "fp16")
+    with pytest.raises(ValueError, match="CRLFT_CPU_DTYPE"):
+        profiles.get_profile("cpu")

@@ -3,8 +3,8 @@
 
 from __future__ import annotations
 
-from course_utils.cli import build_parser, main
-from course_utils.commands import catch_up
+from course_utils.course.cli import build_parser, main
+from course_utils.course.commands import catch_up
 
 
 def _runs(tmp_path, monkeypatch):

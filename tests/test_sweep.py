@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from course_utils import experiment as ex
-from course_utils import sweep
-from course_utils.cli import build_parser
+from course_utils.experiments import ablation as ex
+from course_utils.experiments import sweep
+from course_utils.course.cli import build_parser
 from tests.test_experiment import fake_experiment  # noqa: F401  (fixture)
 
 
@@ -37,7 +37,7 @@ def test_sweep_cli_parses_shares():
 def test_command_line_defaults_are_the_experiments_defaults():
     """`crlft experiment` and `crlft sweep` without options run ExperimentConfig's settings (learning rate chosen
     on the validation prompts, 120 prompts), not the profile's learning rate and every prompt."""
-    from course_utils.commands.experiment import config_from_args
+    from course_utils.course.commands.experiment import config_from_args
 
     for command in ("experiment", "sweep"):
         args = build_parser([command]).parse_args([command])

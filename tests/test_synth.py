@@ -9,7 +9,7 @@ from course_utils.data.schema import validate_file
 from course_utils.data.loaders import data_dir
 from course_utils.data.synth import (FAMILIES, HABITS, SynthConfig, generate, generate_splits, shows_habit,
                                      write_dataset)
-from course_utils.verifiers import record_passes, verify
+from course_utils.data.verifiers import record_passes, verify
 
 DATA = data_dir()
 CASE_RULE = {"uppercase": "casing rule", "lowercase": "casing rule"}  # one habit: ignoring the requested case

@@ -1,11 +1,11 @@
-"""Tests of C-RLFT tokenisation with per-token loss weights (`course_utils.tokenization`)."""
+"""Tests of C-RLFT tokenisation with per-token loss weights (`course_utils.method.tokenization`)."""
 
 from __future__ import annotations
 
 from datasets import Dataset
 
-from course_utils.conditioning import EOT_TOKEN, prepare_tokenizer
-from course_utils.tokenization import tokenize_conversation, tokenize_dataset
+from course_utils.method.conditioning import EOT_TOKEN, prepare_tokenizer
+from course_utils.method.tokenization import tokenize_conversation, tokenize_dataset
 from crlft_testing import labeled_dataset, tiny_tokenizer
 
 

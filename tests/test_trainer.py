@@ -8,9 +8,9 @@ import torch.nn.functional as F
 from datasets import Dataset
 from transformers import TrainerCallback
 
-from course_utils.conditioning import prepare_tokenizer
-from course_utils.tokenization import tokenize_dataset
-from course_utils.trainer import CRLFTConfig, CRLFTDataCollator, CRLFTTrainer
+from course_utils.method.conditioning import prepare_tokenizer
+from course_utils.method.tokenization import tokenize_dataset
+from course_utils.method.trainer import CRLFTConfig, CRLFTDataCollator, CRLFTTrainer
 from crlft_testing import labeled_dataset, tiny_model, tiny_tokenizer
 
 
@@ -181,7 +181,7 @@ def test_scoring_only_trained_positions_equals_the_fused_head(padding_free):
     attend to each other, which a KV cache would silently allow)."""
     from trl.trainer.utils import add_fused_lm_head
 
-    from course_utils.trainer import score_kept_positions, score_with_fused_head
+    from course_utils.method.trainer import score_kept_positions, score_with_fused_head
 
     tok = tiny_tokenizer()
     prepare_tokenizer(tok)

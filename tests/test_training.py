@@ -1,4 +1,4 @@
-"""Tests of `course_utils.training`: methods, checkpoint/resume, saved artefacts, the `crlft train` command."""
+"""Tests of `course_utils.training.run`: methods, checkpoint/resume, saved artefacts, the `crlft train` command."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ import torch
 from safetensors import safe_open
 from transformers import TrainerCallback
 
-from course_utils.cli import build_parser
-from course_utils.conditioning import EOT_TOKEN
-from course_utils.training import METHODS, read_log, run_training, select_for_method
+from course_utils.course.cli import build_parser
+from course_utils.method.conditioning import EOT_TOKEN
+from course_utils.training.run import METHODS, read_log, run_training, select_for_method
 from crlft_testing import labeled_dataset, tiny_model, tiny_tokenizer
 
 
@@ -107,8 +107,8 @@ def test_every_profile_builds_valid_configs(tmp_path):
     keys TRL renamed): every profile must build a CRLFTConfig and a LoraConfig with the installed versions."""
     import yaml
 
-    from course_utils.profiles import PROFILES
-    from course_utils.training import build_config, lora_config
+    from course_utils.hardware.profiles import PROFILES
+    from course_utils.training.run import build_config, lora_config
 
     for profile in PROFILES.values():
         for method in METHODS:
@@ -125,7 +125,7 @@ def test_untied_model_trains_and_saves_its_end_of_turn_output_row(tmp_path):
     LM head trains, travels in the adapter file, and comes back identical after reloading."""
     from peft import PeftModel
 
-    from course_utils.conditioning import prepare_for_crlft
+    from course_utils.method.conditioning import prepare_for_crlft
 
     tok = tiny_tokenizer()
     out = tmp_path / "untied"
@@ -150,7 +150,7 @@ def test_untied_model_trains_and_saves_its_end_of_turn_output_row(tmp_path):
 def test_an_already_prepared_tokenizer_still_gets_trainable_end_of_turn_rows(tmp_path):
     """Protects `run_training(model=..., tokenizer=...)` with a tokenizer prepared earlier (a notebook cell run
     twice): the end-of-turn rows must still be trainable and saved."""
-    from course_utils.conditioning import prepare_tokenizer
+    from course_utils.method.conditioning import prepare_tokenizer
 
     tok = tiny_tokenizer()
     prepare_tokenizer(tok)
@@ -165,12 +165,43 @@ def test_an_already_prepared_tokenizer_still_gets_trainable_end_of_turn_rows(tmp
 def test_resuming_a_finished_run_trains_nothing(tmp_path):
     """Re-running a lesson's training cell (resume=True) on a finished run returns at once, before any data or model
     is loaded: no extra step, no new checkpoint (transformers would run one more step past max_steps per resume)."""
-    from course_utils import training
+    from course_utils.training import run as training
+
+    from course_utils.data.loaders import load_train_dataset
+    from course_utils.hardware.profiles import get_profile
 
     out = tmp_path / "run"
     (out / "checkpoint-40").mkdir(parents=True)
     (out / "adapter_model.safetensors").write_bytes(b"x")
+    settings = training.run_settings("crlft", get_profile("cpu"), select_for_method(load_train_dataset(), "crlft"),
+                                     precision=None, model_id=None, max_steps=40, learning_rate=None, seed=42)
+    (out / training.RUN_FILE).write_text(json.dumps({"settings": settings, "status": "finished"}))
     result = training.run_training("crlft", dataset=None, output_dir=out, profile="cpu", max_steps=40, resume=True,
                                    model="not a model")
     assert result.global_step == 40 and result.losses() == [] and result.resumed_from.endswith("checkpoint-40")
-    assert sorted(p.name for p in out.iterdir()) == ["adapter_model.safetensors", "checkpoint-40"]
+    assert sorted(p.name for p in out.iterdir()) == ["adapter_model.safetensors", "checkpoint-40", training.RUN_FILE]
+
+
+def test_resuming_refuses_a_run_made_with_other_settings(tmp_path):
+    """Resuming (or taking as finished) a folder trained with another learning rate, method or data is an error
+    that names what differs, never a silent reuse of a stale run."""
+    out = tmp_path / "run"
+    _run(out, steps=3)
+    tok = tiny_tokenizer()
+    with pytest.raises(ValueError, match="learning_rate: 0.005 there, 0.001 now"):
+        run_training("crlft", labeled_dataset(12), out, profile="cpu", max_steps=3, learning_rate=1e-3, seed=0,
+                     resume=True, model=tiny_model(len(tok) + 1), tokenizer=tok, per_device_train_batch_size=2,
+                     gradient_accumulation_steps=2, save_steps=3, train_sampling_strategy="random")
+    with pytest.raises(ValueError, match="data:"):
+        run_training("crlft", labeled_dataset(10), out, profile="cpu", max_steps=3, learning_rate=5e-3, seed=0,
+                     resume=True, model=tiny_model(len(tok) + 1), tokenizer=tok, per_device_train_batch_size=2,
+                     gradient_accumulation_steps=2, save_steps=3, train_sampling_strategy="random")
+
+
+def test_resuming_refuses_checkpoints_without_a_record(tmp_path):
+    """Checkpoints whose settings were never recorded cannot be resumed: nobody can tell what they were."""
+    from course_utils.training import run as training
+
+    (tmp_path / "checkpoint-3").mkdir()
+    with pytest.raises(ValueError, match="cannot tell"):
+        training.check_resumable(tmp_path, {"method": "crlft"})

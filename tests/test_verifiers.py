@@ -5,7 +5,7 @@ import json
 import pytest
 
 from course_utils.data.synth import generate
-from course_utils.verifiers import (
+from course_utils.data.verifiers import (
     CheckResult, all_passed, constraint_problems, pass_fraction, record_passes, register, verify, VERIFIERS,
 )
 

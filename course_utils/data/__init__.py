@@ -1,3 +1,3 @@
-"""Data: the conversation schema and its validation (`schema`), labeling with classes and weights (`labeling`),
-the offline verifiable dataset generator (`synth`), loaders for shipped and published data (`loaders`, `hub`),
-and the shipped files themselves (``train.jsonl``, ``eval.jsonl``, ``facts.json``, installed as package data)."""
+"""Stage 1, data (lesson 02): the data classes and conditions (`conditions`), the conversation schema and its
+validation (`schema`), code checks of answers (`verifiers`), labeling with classes and weights (`labeling`), the
+offline verifiable dataset generator (`synth`) and loaders for the shipped and published data (`loaders`, `hub`)."""

@@ -19,7 +19,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
-from course_utils.conditions import Condition
+from course_utils.data.conditions import Condition
 from course_utils.data.schema import OnError, ValidationReport, validate_records
 
 EXPERT, SUBOPTIMAL = Condition.EXPERT.value, Condition.SUBOPTIMAL.value
@@ -171,7 +171,7 @@ def summarize(rows: Iterable[Mapping[str, Any]], config: LabelConfig = DEFAULT_L
 
     Accepts raw records (classified by ``config``) or labeled rows (their ``condition``). Lengths are in
     words of the assistant turns. Pass = every constraint of every assistant turn passes."""
-    from course_utils.verifiers import record_passes, word_count
+    from course_utils.data.verifiers import record_passes, word_count
 
     groups: dict[tuple[str, str], list[tuple[bool, int, bool]]] = defaultdict(list)
     sources: Counter[str] = Counter()
@@ -214,30 +214,3 @@ def summarize(rows: Iterable[Mapping[str, Any]], config: LabelConfig = DEFAULT_L
         "class_share": {c: per_class[c]["n"] / n for c in classes} if n else {},
         "per_family": per_family,
     }
-
-
-def token_weights(tokenizer, messages: Sequence[Mapping[str, str]], condition: str, weight: float) -> list[tuple[str, float]]:
-    """``(token text, loss weight)`` for one conversation as the C-RLFT trainer sees it.
-
-    Uses the trainer's tokenisation (``course_utils.tokenization``) on a tokenizer prepared with
-    ``conditioning.prepare_tokenizer``: zero on BOS, system prompt, role prefixes and user turns, ``weight`` on
-    each assistant answer and its end-of-turn token."""
-    from course_utils.tokenization import tokenize_conversation
-
-    out = tokenize_conversation(list(messages), tokenizer, condition=condition, weight=weight, data_class=condition)
-    return [(tokenizer.decode([i]), w) for i, w in zip(out["input_ids"], out["loss_weights"])]
-
-
-def token_weights_html(pairs: Sequence[tuple[str, float]], max_weight: float = 1.0) -> str:
-    """HTML that colours each token by its loss weight (white = 0, green = ``max_weight``)."""
-    import html
-
-    spans = []
-    for text, w in pairs:
-        alpha = min(1.0, w / max_weight) if max_weight else 0.0
-        shown = html.escape(text).replace("\n", "\u21b5<br>")
-        spans.append(
-            f'<span title="weight {w:g}" style="background: rgba(0, 160, 0, {0.15 + 0.7 * alpha if w else 0:.2f}); '
-            f'border: 1px solid #ddd; font-family: monospace">{shown}</span>'
-        )
-    return '<div style="line-height: 2">' + "".join(spans) + "</div>"

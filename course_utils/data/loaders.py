@@ -1,27 +1,32 @@
 """The one way files of conversations reach the course: read, validate (record and field named), label.
 
-The shipped files (``train.jsonl``, ``eval.jsonl``, ``val.jsonl``, ``facts.json``) are package data of ``course_utils.data``,
-so they are found the same way in an editable checkout, a plain ``pip install`` and on Colab."""
+The shipped files (``train.jsonl``, ``eval.jsonl``, ``val.jsonl``, ``facts.json``) live in ``data/`` of the repository.
+A checkout (an editable install, Colab's clone) reads them there; a wheel carries them as the package data
+``course_utils/shipped_data/`` (pyproject.toml maps ``data/`` to it), which a plain ``pip install .`` reads."""
 
 from __future__ import annotations
 
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from datasets import Dataset
 
+from course_utils import paths
 from course_utils.data.labeling import DEFAULT_LABEL_CONFIG, LabelConfig, label_by_source
 from course_utils.data.schema import read_records, validate_records
 from course_utils.paths import display_path
 
 SHIPPED_FILES = ("train.jsonl", "eval.jsonl", "val.jsonl", "facts.json")
 PROMPT_SPLITS = ("eval", "val")  # held-out evaluation prompts; validation prompts (for choosing knobs)
+INSTALLED_DATA = "shipped_data"  # the folder of the shipped files inside an installed (non-editable) package
 
 
 def data_dir() -> Path:
-    """The folder of the shipped files (inside the installed package)."""
-    return Path(str(resources.files("course_utils.data")))
+    """The folder of the shipped files: ``data/`` of the checkout when the package runs from one, else the copy
+    installed with the package (``course_utils/shipped_data/``)."""
+    if paths.in_checkout():
+        return paths.REPO_ROOT / "data"
+    return Path(__file__).resolve().parents[1] / INSTALLED_DATA
 
 
 def shipped_path(name: str) -> Path:

@@ -22,9 +22,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Literal
 
-from course_utils.conditions import DATA_CLASSES
+from course_utils.data.conditions import DATA_CLASSES
 from course_utils.paths import display_path
-from course_utils.verifiers import constraint_problems
+from course_utils.data.verifiers import constraint_problems
 
 ROLE_ALIASES: dict[str, str] = {
     "human": "user",

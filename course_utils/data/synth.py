@@ -1,7 +1,7 @@
 """The offline, verifiable mixed-quality dataset (``crlft data synth``).
 
 Short chat instructions whose answers are checkable by code (IFEval-style), in eight task families.
-Every record carries its constraints (see ``course_utils.verifiers``). Two sources imitate ShareGPT's
+Every record carries its constraints (see ``course_utils.data.verifiers``). Two sources imitate ShareGPT's
 model field: ``"gpt-4"`` (expert, always correct, natural answers) and ``"gpt-3.5-turbo"`` (sub-optimal).
 
 Two design properties make C-RLFT measurable on it (see `docs/method.md`, "the course's data"):
@@ -271,7 +271,7 @@ class Task:
 
 
 def _words(s: str) -> int:
-    from course_utils.verifiers import word_count
+    from course_utils.data.verifiers import word_count
 
     return word_count(s)
 

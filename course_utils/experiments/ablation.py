@@ -1,0 +1,526 @@
+"""The course's headline experiment (`crlft experiment`): the paper's ablation, measured on the offline
+data with code-checked scores.
+
+Variants (one training run each, same data, steps, learning rate and seed; evaluated greedily in NF4
+on the held-out prompts, or on the validation prompts with ``split="val"``, where settings are chosen):
+
+| variant | trains | asks at inference |
+|---|---|---|
+| `base` | nothing (the base model, its own chat template) | - |
+| `sft-mix` | plain SFT on the whole mixture | neutral prefix |
+| `sft-expert` | plain SFT on the expert slice only | neutral prefix |
+| `crlft` | C-RLFT: class prefixes + class weights 1.0 / 0.1 | expert class |
+| `crlft-no-weight` | class prefixes, every weight 1 | expert class |
+| `crlft-no-condition` | neutral prefix, class weights | neutral prefix |
+| `crlft-suboptimal` | (the `crlft` model) | sub-optimal class |
+
+Every variant gets the same number of optimiser steps; `budget()` reports what that means in epochs of each
+variant's own data (the expert slice is a tenth of the mixture, so at equal steps it is seen ten times as often).
+With ``expert_share`` the training data is regenerated with that share of expert conversations (same size, same
+generator seed, so the same entities and the same evaluation prompts): the expert-share sweep
+(`course_utils.experiments.sweep`).
+
+Resumable: every training run checkpoints and resumes; every finished evaluation is a JSON file that is
+reused. The work folder is keyed by the settings, so changing them never mixes results. Results
+(table with means and bootstrap 95 % CIs, per-family breakdown, paired differences, machine, time
+taken, the plot, sample answers) go to `results/` (`results_dir`).
+"""
+
+from __future__ import annotations
+
+import functools
+import gc
+import hashlib
+import json
+import multiprocessing
+import os
+import shutil
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import asdict, dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import matplotlib.pyplot as plt
+import torch
+from tqdm.auto import tqdm
+
+from course_utils.data.conditions import Condition
+from course_utils.data.labeling import label_by_source
+from course_utils.data.loaders import data_dir, load_eval_set, load_train_dataset
+from course_utils.data.synth import SynthConfig, generate
+from course_utils.evaluation.metrics import EVAL_MAX_NEW_TOKENS, EvalRun, Summary, evaluate_model, paired_difference, summarize, summary_table
+from course_utils.inference.generation import load_for_inference
+from course_utils.paths import runs_dir
+from course_utils.evaluation.plots import plot_ablation
+from course_utils.hardware.profiles import get_profile
+from course_utils.hardware.machine import machine_info
+from course_utils.training.run import COURSE_STEPS, METHODS, finished_run, run_settings, run_training, select_for_method
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One row of the ablation: which training run it uses and which condition it asks for."""
+
+    name: str
+    method: str | None  # training method (course_utils.training.run.METHODS), None: the base model
+    condition: Condition  # asked for at inference (the base model's own template ignores it)
+    description: str
+    paper: str = ""  # the paper's corresponding row (Table 2, average of three benchmarks; secondary)
+
+
+VARIANTS: dict[str, Variant] = {
+    v.name: v
+    for v in (
+        Variant("base", None, Condition.NEUTRAL, "base model, no fine-tuning", "-"),
+        Variant("sft-mix", "sft", Condition.NEUTRAL, "SFT on the mixture", "-"),
+        Variant("sft-expert", "sft-expert", Condition.NEUTRAL, "SFT on the expert slice only", "64.5"),
+        Variant("crlft", "crlft", Condition.EXPERT, "C-RLFT, expert condition", "77.3"),
+        Variant("crlft-no-weight", "crlft-no-weight", Condition.EXPERT, "C-RLFT without reward weighting", "74.0"),
+        Variant("crlft-no-condition", "crlft-no-condition", Condition.NEUTRAL, "C-RLFT without class conditioning",
+                "60.5"),
+        Variant("crlft-suboptimal", "crlft", Condition.SUBOPTIMAL, "C-RLFT asked for the sub-optimal class", "-"),
+    )
+}
+
+
+@dataclass
+class ExperimentConfig:
+    """Settings of one experiment; everything that changes its numbers is part of its fingerprint."""
+
+    variants: tuple[str, ...] = tuple(VARIANTS)
+    seeds: tuple[int, ...] = (0,)
+    max_steps: int = COURSE_STEPS  # the budget: 15 trainings of the 3-seed ablation fit in about 35 min on 2 CPU cores
+    learning_rate: float | None = None  # None: the profile's (the cpu profile's was chosen on the validation prompts)
+    split: str = "eval"  # "eval": the held-out prompts (reporting); "val": the validation prompts (choosing)
+    expert_share: float | None = None  # None: the shipped training data; else regenerated with this expert share
+    profile: str | None = None  # None: the profile chosen for this machine (COURSE_PROFILE or detected)
+    precision: str = "nf4"
+    eval_limit: int | None = 120  # a family-balanced subset (15 per family); None: every prompt of the split
+    max_new_tokens: int = EVAL_MAX_NEW_TOKENS
+    batch_size: int = 60  # prompts per generate() call: larger batches amortise the 4-bit dequantisation (CPU)
+    train_path: str | None = None
+    eval_path: str | None = None
+    n_boot: int = 2000
+
+    def __post_init__(self) -> None:
+        self.profile = get_profile(self.profile).name
+        if self.split not in ("eval", "val"):
+            raise ValueError(f"split must be 'eval' or 'val', not {self.split!r}")
+        if self.expert_share is not None and self.train_path is not None:
+            raise ValueError("expert_share regenerates the training data: it cannot be combined with train_path")
+        if self.expert_share == SynthConfig().expert_share:  # the shipped data: same runs, same cache
+            self.expert_share = None
+
+    def train_dataset(self):
+        """The labeled training conversations: the shipped file, `train_path`, or regenerated at `expert_share`."""
+        if self.expert_share is None:
+            return load_train_dataset(self.train_path)
+        records, _ = generate(SynthConfig(expert_share=self.expert_share))
+        return label_by_source(records)
+
+    def fingerprint(self) -> str:
+        """Short hash of what affects the numbers: the settings (not the variant list) and the code."""
+        d = asdict(self)
+        d.pop("variants")
+        d.pop("seeds")
+        d.pop("n_boot")
+        d["code"] = code_fingerprint()
+        d["compute_dtype"] = str(get_profile(self.profile).compute_dtype)  # bf16 and fp32 runs never share a folder
+        return hashlib.sha1(json.dumps(d, sort_keys=True).encode()).hexdigest()[:10]
+
+
+@functools.lru_cache(maxsize=1)
+def code_fingerprint() -> str:
+    """The package version and a hash of every source file of ``course_utils`` and of the shipped data: a cached
+    training or evaluation made by other code or data is never reused. Computed once per process (the code it runs)."""
+    root = Path(__file__).resolve().parents[1]  # the package
+    digest = hashlib.sha1(metadata.version("crlft-course").encode())
+    files = [(p.relative_to(root).as_posix(), p) for p in root.rglob("*") if p.suffix in (".py", ".jsonl", ".json", ".yaml")]
+    files += [(f"data/{p.name}", p) for p in data_dir().iterdir() if p.is_file()]  # the shipped data, where they live
+    for name, path in sorted(set(files)):
+        digest.update(name.encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:12]
+
+
+#: Execution order: C-RLFT and its two headline comparisons first, so a partial run is already telling.
+RUN_ORDER = ("crlft", "crlft-suboptimal", "sft-mix", "sft-expert", "crlft-no-weight", "crlft-no-condition", "base")
+
+
+def _plan(config: ExperimentConfig) -> list[tuple[str, int | None, str]]:
+    """Ordered steps: ("train", seed, method) and ("eval", seed, variant), seed after seed (each seed
+    complete before the next starts); the base model is evaluated once, after the first seed."""
+    steps: list[tuple[str, int | None, str]] = []
+    ordered = [v for v in RUN_ORDER if v in config.variants]
+    for i, seed in enumerate(config.seeds):
+        done_methods: list[str] = []
+        for name in ordered:
+            if name == "base":
+                if i == 0:
+                    steps.append(("eval", None, "base"))
+                continue
+            v = VARIANTS[name]
+            if v.method is None:
+                continue
+            if v.method not in done_methods:
+                steps.append(("train", seed, v.method))
+                done_methods.append(v.method)
+            steps.append(("eval", seed, name))
+    return steps
+
+
+def _units(plan: list[tuple[str, int | None, str]]) -> list[list[tuple[str, int | None, str]]]:
+    """The plan cut into independent units, in plan order: each training with the evaluations of its model, and
+    the base model's evaluation alone."""
+    units: list[list[tuple[str, int | None, str]]] = []
+    of_run: dict[tuple[int | None, str], list] = {}
+    for step in plan:
+        kind, seed, name = step
+        if kind == "train":
+            of_run[(seed, name)] = [step]
+            units.append(of_run[(seed, name)])
+        elif seed is None:
+            units.append([step])
+        else:
+            of_run[(seed, VARIANTS[name].method)].append(step)
+    return units
+
+
+def _execute_unit(config: ExperimentConfig, folder: Path, steps: list[tuple[str, int | None, str]]) -> None:
+    """One unit of the plan, in a worker process (`Experiment.run` with workers > 1), in the parent's folder (a
+    worker that recomputed the code fingerprint would pick another folder if the code were edited meanwhile)."""
+    Experiment(config, folder=folder, progress=False).execute(steps)
+
+
+class Experiment:
+    """Runs (or resumes) the plan and summarises it. `work_dir` holds runs and evaluations."""
+
+    def __init__(self, config: ExperimentConfig, work_dir: str | Path | None = None, progress: bool = True,
+                 fresh: bool = False, folder: str | Path | None = None):
+        """`folder`: the exact work folder (default: `work_dir` / the settings' fingerprint)."""
+        self.config = config
+        root = Path(work_dir) if work_dir else runs_dir() / "experiment"
+        self.dir = Path(folder) if folder else root / config.fingerprint()
+        if fresh and self.dir.exists():  # asked for: every training and evaluation of these settings is redone
+            shutil.rmtree(self.dir)
+        self.progress = progress
+        self._records: list[dict] | None = None
+
+    # ---- paths ----
+    def run_dir(self, seed: int, method: str) -> Path:
+        return self.dir / f"seed{seed}" / method
+
+    def eval_path(self, seed: int | None, variant: str) -> Path:
+        return self.dir / ("base" if seed is None else f"seed{seed}") / f"eval-{variant}.json"
+
+    def records(self) -> list[dict]:
+        """The held-out prompts this experiment scores."""
+        if self._records is None:
+            self._records = load_eval_set(self.config.eval_path, limit=self.config.eval_limit,
+                                          split=self.config.split)
+        return self._records
+
+    def _trained(self, seed: int, method: str) -> bool:
+        """Whether this run is finished with exactly this experiment's settings and data (`finished_run`)."""
+        settings = run_settings(method, get_profile(self.config.profile),
+                                select_for_method(self.config.train_dataset(), method),
+                                precision=self.config.precision, model_id=None, max_steps=self.config.max_steps,
+                                learning_rate=self.config.learning_rate, seed=seed)
+        return finished_run(self.run_dir(seed, method), settings)
+
+    # ---- steps ----
+    def train(self, seed: int, method: str) -> dict:
+        """Train (or resume) one run; returns its timing record."""
+        out = self.run_dir(seed, method)
+        if self._trained(seed, method):
+            return json.loads((out / "crlft_run.json").read_text())
+        dataset = self.config.train_dataset()
+        result = run_training(
+            method, dataset=dataset, output_dir=out, profile=self.config.profile, max_steps=self.config.max_steps,
+            learning_rate=self.config.learning_rate, seed=seed, resume=True, precision=self.config.precision,
+            progress=self.progress,
+        )
+        gc.collect()
+        return {"runtime_s": result.runtime_s, "global_step": result.global_step, "train_loss": result.train_loss}
+
+    def evaluate(self, seed: int | None, variant: str):
+        """Evaluate one variant (reusing a finished evaluation); returns its `EvalRun`."""
+        path = self.eval_path(seed, variant)
+        if path.exists():
+            return EvalRun.from_dict(json.loads(path.read_text()))
+        v = VARIANTS[variant]
+        adapter = None if v.method is None else self.run_dir(seed, v.method)
+        # the base variant is the profile's model; an adapter is loaded on the base it was trained on (its record)
+        model_id = get_profile(self.config.profile).model_id if adapter is None else None
+        model, tok = load_for_inference(adapter, model_id=model_id, precision=self.config.precision)
+        run = evaluate_model(
+            model, tok, self.records(), condition=v.condition, max_new_tokens=self.config.max_new_tokens,
+            batch_size=self.config.batch_size, progress=self.progress,
+        )
+        del model
+        gc.collect()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(run.to_dict()))
+        os.replace(tmp, path)
+        return run
+
+    def run(self, workers: int = 1) -> dict:
+        """Execute every missing step of the plan, then return `summary()`. With `workers` > 1 the independent
+        units of the plan (a training with its evaluations; the base evaluation) run in that many processes, the
+        CPU threads split between them (on 2 cores, two 1-thread processes did 1.23x the work of one 2-thread
+        process: much of a step is Python overhead that one core cannot share)."""
+        self.dir.mkdir(parents=True, exist_ok=True)
+        (self.dir / "config.json").write_text(json.dumps(asdict(self.config), indent=2))
+        plan = _plan(self.config)
+        bar = tqdm(plan, desc="experiment", unit="step") if self.progress else None
+        if workers <= 1:
+            self.execute(plan, bar)
+        else:
+            self._execute_in_processes(_units(plan), workers, bar)
+        if bar is not None:
+            bar.close()
+        return self.summary()
+
+    def execute(self, steps: list[tuple[str, int | None, str]], bar: Any = None) -> None:
+        """Run `steps` in this process (finished ones are reused), recording each one's time."""
+        # each process keeps its own timings file (several processes may share the work folder); `timings()`
+        # merges them
+        timings_path = self.dir / f"timings-{os.getpid()}.json"
+        done = self.timings()
+        mine: dict[str, float] = json.loads(timings_path.read_text()) if timings_path.exists() else {}
+        for kind, seed, name in steps:
+            key = f"{kind}:{seed}:{name}"
+            if bar is not None:
+                bar.set_postfix_str(key)
+            start = time.perf_counter()
+            if kind == "train":
+                self.train(seed, name)
+            else:
+                self.evaluate(seed, name)
+            if key not in done:
+                mine[key] = round(time.perf_counter() - start, 1)
+                timings_path.write_text(json.dumps(mine, indent=2))
+            if bar is not None:
+                bar.update(1)
+
+    def _execute_in_processes(self, units: list[list[tuple[str, int | None, str]]], workers: int, bar: Any) -> None:
+        """Run the units in `workers` fresh processes, each with its share of the CPU threads."""
+        threads = max(1, torch.get_num_threads() // workers)
+        saved = os.environ.get("OMP_NUM_THREADS")
+        os.environ["OMP_NUM_THREADS"] = str(threads)  # inherited by the workers (OpenMP reads it at start)
+        try:
+            with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                                     initializer=torch.set_num_threads, initargs=(threads,)) as pool:
+                pending = {pool.submit(_execute_unit, self.config, self.dir, unit): unit for unit in units}
+                for future in as_completed(pending):
+                    future.result()  # a failed unit raises here, with the worker's traceback
+                    if bar is not None:
+                        bar.update(len(pending[future]))
+        finally:
+            if saved is None:
+                os.environ.pop("OMP_NUM_THREADS", None)
+            else:
+                os.environ["OMP_NUM_THREADS"] = saved
+
+    # ---- results ----
+    def timings(self) -> dict[str, float]:
+        """Seconds per finished step, merged over every process that worked in this folder (a step that one
+        process ran and another merely found done counts with the longer time)."""
+        merged: dict[str, float] = {}
+        for path in sorted(self.dir.glob("timings*.json")):
+            for key, secs in json.loads(path.read_text()).items():
+                merged[key] = max(secs, merged.get(key, 0.0))
+        return merged
+
+    def runs(self, variant: str) -> list:
+        """The finished evaluations of a variant (one per seed; the base has one)."""
+        seeds: list[int | None] = [None] if VARIANTS[variant].method is None else list(self.config.seeds)
+        out = []
+        for s in seeds:
+            p = self.eval_path(s, variant)
+            if p.exists():
+                out.append(EvalRun.from_dict(json.loads(p.read_text())))
+        return out
+
+    def budget(self) -> dict[str, dict[str, float]]:
+        """Per training method: optimiser steps, conversations seen, the size of its own data and the epochs of
+        it that the steps amount to (equal steps mean unequal epochs: the expert slice is the smaller set)."""
+        profile = get_profile(self.config.profile)
+        seen = self.config.max_steps * profile.effective_batch_size
+        data = self.config.train_dataset()
+        n_expert = sum(c == Condition.EXPERT for c in data["condition"])
+        out = {}
+        for name in self.config.variants:
+            method = VARIANTS[name].method
+            if method is None or method in out:
+                continue
+            rows = n_expert if METHODS[method].expert_only else len(data)
+            out[method] = {"steps": self.config.max_steps, "conversations_seen": seen, "data_rows": rows,
+                           "epochs": round(seen / rows, 2)}
+        return out
+
+    def summary(self) -> dict:
+        """Summaries per variant, paired differences against C-RLFT, timings and settings (JSON-able)."""
+        summaries, scores = {}, {}
+        for name in self.config.variants:
+            runs = self.runs(name)
+            if runs:
+                scores[name] = [r.scores for r in runs]
+                summaries[name] = summarize(scores[name], n_boot=self.config.n_boot).to_dict()
+        diffs = {}
+        if "crlft" in scores:
+            for name in scores:
+                if name != "crlft":
+                    d = paired_difference(scores["crlft"], scores[name], n_boot=self.config.n_boot)
+                    diffs[f"crlft - {name}"] = asdict(d)
+        timings = self.timings()
+        return {
+            "config": asdict(self.config), "fingerprint": self.config.fingerprint(),
+            "n_prompts": len(self.records()), "split": self.config.split, "budget": self.budget(),
+            "summaries": summaries, "paired_differences": diffs,
+            "timings_s": timings, "total_s": round(sum(timings.values()), 1),
+        }
+
+    def samples(self, per_family: int = 1) -> list[dict]:
+        """A few prompts per family with every variant's answer (first seed) and whether it passed."""
+        picked, seen = [], {}
+        for r in self.records():
+            if seen.get(r["family"], 0) < per_family:
+                seen[r["family"]] = seen.get(r["family"], 0) + 1
+                picked.append(r)
+        out = []
+        first = {name: (self.runs(name) or [None])[0] for name in self.config.variants}
+        index = {r["id"]: i for i, r in enumerate(self.records())}
+        for r in picked:
+            row = {"id": r["id"], "family": r["family"], "prompt": r["messages"][-1]["content"], "answers": {}}
+            for name, run in first.items():
+                if run is not None:
+                    i = index[r["id"]]
+                    row["answers"][name] = {"text": run.responses[i], "passed": run.scores[i].passed}
+            out.append(row)
+        return out
+
+
+# --------------------------------------------------------------------------------------------------
+# Writing results
+# --------------------------------------------------------------------------------------------------
+def _workers_text(workers: int) -> str:
+    return f"; {workers} worker processes, the CPU threads split between them" if workers > 1 else ""
+
+
+def results_markdown(result: dict) -> str:
+    """The results as markdown: settings, main table beside the paper, per family, paired differences."""
+    cfg = result["config"]
+    summaries = {k: Summary.from_dict(v) for k, v in result["summaries"].items()}
+    prompts_name = "validation prompts" if result.get("split") == "val" else "held-out prompts"
+    data_name = ("the shipped train.jsonl" if cfg.get("expert_share") is None
+                 else f"regenerated with {100 * cfg['expert_share']:g} % expert conversations")
+    lines = [
+        "# Headline experiment: the C-RLFT ablation on the offline data",
+        "",
+        f"Produced by `crlft experiment` ({result.get('command', '')}). Started {result.get('started', '?')}, "
+        f"finished {result.get('finished', '?')}; wall time {result.get('wall_s', 0) / 60:.1f} min "
+        f"(sum of the steps' own times {result['total_s'] / 60:.1f} min"
+        f"{_workers_text(result.get('workers', 1))}).",
+        "",
+        *([f"Note: {result['note']}", ""] if result.get("note") else []),
+        f"Machine: {result.get('machine', {}).get('cpu', '?')}, {result.get('machine', {}).get('cpu_cores', '?')} "
+        f"cores, {result.get('machine', {}).get('ram_gb', '?')} GiB RAM, "
+        f"{result.get('machine', {}).get('gpu', 'no GPU')}; torch {result.get('machine', {}).get('torch', '?')}.",
+        "",
+        f"Settings: profile `{cfg['profile']}` (QLoRA, {cfg['precision']} base), {cfg['max_steps']} steps, "
+        f"learning rate {cfg['learning_rate'] or 'profile default'}, seeds {list(cfg['seeds'])}, "
+        f"{result['n_prompts']} {prompts_name}, greedy decoding, at most {cfg['max_new_tokens']} new tokens; "
+        f"training data: {data_name}.",
+        "",
+        "## Strict accuracy (bootstrap 95 % CI over prompts; seeds pooled per prompt)",
+        "",
+        summary_table(summaries, per_family=False),
+        "",
+        "## Compute budget: equal steps, unequal epochs",
+        "",
+        "| training method | steps | conversations seen | conversations in its data | epochs of its data |",
+        "|---|---|---|---|---|",
+        *(f"| {m} | {b['steps']} | {b['conversations_seen']} | {b['data_rows']} | {b['epochs']:.2f} |"
+          for m, b in result.get("budget", {}).items()),
+        "",
+        "At equal epochs instead, SFT on the expert slice would get "
+        f"{_equal_epoch_steps(result)} steps: the comparison above gives it the larger share of passes over its data.",
+        "",
+        "## Beside the paper (Table 2 of the OpenChat paper, openchat-13b, average of three benchmarks; secondary)",
+        "",
+        "| variant | what it is | ours: prompt-level % | paper |",
+        "|---|---|---|---|",
+    ]
+    for name, s in summaries.items():
+        v = VARIANTS[name]
+        lines.append(f"| {name} | {v.description} | {100 * s.prompt.mean:.1f} | {v.paper} |")
+    lines += ["", "## Prompt-level accuracy per task family (%)", "", summary_table(summaries), ""]
+    if result["paired_differences"]:
+        lines += ["## C-RLFT minus each variant, same prompts (paired bootstrap 95 % CI, points)", "",
+                  "| comparison | difference | 95 % CI |", "|---|---|---|"]
+        for k, d in result["paired_differences"].items():
+            lines.append(f"| {k} | {100 * d['mean']:+.1f} | [{100 * d['low']:+.1f}, {100 * d['high']:+.1f}] |")
+        lines.append("")
+    if len(cfg["seeds"]) == 1:
+        lines += ["One seed only (time allowed one): the intervals cover prompt sampling, not seed-to-seed "
+                  "variation of training.", ""]
+    return "\n".join(lines)
+
+
+def _equal_epoch_steps(result: dict) -> str:
+    """Steps that would give SFT on the expert slice as many epochs as the mixture methods get."""
+    budget = result.get("budget", {})
+    if "sft-expert" not in budget:
+        return "-"
+    mix = next((b for m, b in budget.items() if m != "sft-expert"), None)
+    if mix is None:
+        return "-"
+    expert = budget["sft-expert"]
+    return str(round(expert["steps"] * mix["epochs"] / expert["epochs"]))
+
+
+def write_results(exp: Experiment, result: dict, results_dir: str | Path) -> dict[str, Path]:
+    """Write experiment.json, experiment.md, experiment.png and samples.json into `results_dir`."""
+    out = Path(results_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {"json": out / "experiment.json", "md": out / "experiment.md", "png": out / "experiment.png",
+             "samples": out / "samples.json"}
+    paths["json"].write_text(json.dumps(result, indent=2) + "\n")
+    paths["md"].write_text(results_markdown(result) + "\n")
+    paths["samples"].write_text(json.dumps(exp.samples(), indent=2, ensure_ascii=False) + "\n")
+    summaries = {k: Summary.from_dict(v) for k, v in result["summaries"].items()}
+    fig = plot_ablation(summaries, title=f"{result['n_prompts']} held-out prompts, seeds {list(result['config']['seeds'])}")
+    fig.savefig(paths["png"], dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return paths
+
+
+def run_experiment(
+    config: ExperimentConfig | None = None, work_dir: str | Path | None = None,
+    results_dir: str | Path | None = None, progress: bool = True, command: str = "", note: str = "",
+    fresh: bool = False, workers: int = 1,
+) -> dict:
+    """Run (or resume) the experiment and, with `results_dir`, write its results there. Returns the result dict.
+
+    Finished trainings and evaluations of the same settings and code are reused; `fresh=True` redoes them all.
+    `workers` > 1 runs independent trainings in parallel processes (see `Experiment.run`)."""
+    config = config or ExperimentConfig()
+    exp = Experiment(config, work_dir, progress, fresh)
+    exp.dir.mkdir(parents=True, exist_ok=True)
+    meta = exp.dir / "wall.json"
+    prev = json.loads(meta.read_text()) if meta.exists() else {}
+    # wall time runs from the first invocation's start (a resumed run keeps it) to this one's end
+    start_epoch = min(float(prev.get("started_epoch", time.time())), time.time())
+    meta.write_text(json.dumps({"started_epoch": start_epoch}))
+    result = exp.run(workers)
+    fmt = "%Y-%m-%d %H:%M:%S %Z"
+    result.update(started=time.strftime(fmt, time.localtime(start_epoch)), finished=time.strftime(fmt),
+                  wall_s=round(time.time() - start_epoch, 1), machine=machine_info(), command=command, note=note,
+                  workers=workers)
+    if results_dir is not None:
+        write_results(exp, result, results_dir)
+    return result

@@ -1,0 +1,414 @@
+"""C-RLFT training runs (QLoRA by default).
+
+One function, :func:`run_training`, runs C-RLFT or any of its ablation baselines (:data:`METHODS`) with the same
+trainer, data and budget; the variants differ only in conditioning (class prefix vs neutral ``User:``) and
+weighting (the data's weights vs 1). It loads the profile's base model (NF4 + double quantization on every
+profile, LoRA on all linear layers), prepares it for C-RLFT (:func:`course_utils.method.conditioning.prepare_for_crlft`:
+end-of-turn token whose input and output rows train and are saved with the adapter, conditioned template),
+checkpoints regularly and can resume. The hardware profile is the one source of hyperparameters; keyword
+arguments override single `CRLFTConfig` fields.
+
+Output directory layout::
+
+    D/adapter_model.safetensors, adapter_config.json   LoRA adapter (+ the end-of-turn token's embedding rows)
+    D/tokenizer.json, tokenizer_config.json, chat_template.jinja   tokenizer with the conditioned template
+    D/training_log.jsonl                                one JSON object per logged step (loss, loss_expert, ...)
+    D/crlft_run.json                                    method, profile, model, settings, data report, results
+    D/checkpoint-N/                                     resumable checkpoints (the last `save_total_limit`)
+
+Load a run for inference with ``course_utils.inference.generation.load_for_inference(D)``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import torch
+from datasets import Dataset
+from peft import LoraConfig, prepare_model_for_kbit_training
+from tqdm import tqdm
+from transformers import PreTrainedModel, PreTrainedTokenizerBase, TrainerCallback
+from transformers.trainer_callback import PrinterCallback, ProgressCallback
+from transformers.trainer_utils import get_last_checkpoint
+
+from course_utils.method.conditioning import EOT_TOKEN, TEMPLATE_CONDITIONS, prepare_for_crlft, trainable_token_indices
+from course_utils.data.conditions import Condition
+from course_utils.data.loaders import load_train_dataset
+from course_utils.hardware.models import load_model_and_tokenizer
+from course_utils.paths import display_path
+from course_utils.hardware.profiles import HardwareProfile, get_profile
+from course_utils.method.trainer import CRLFTConfig, CRLFTTrainer
+
+logger = logging.getLogger(__name__)
+
+RUN_FILE = "crlft_run.json"
+LOG_FILE = "training_log.jsonl"
+
+
+@dataclass(frozen=True)
+class Method:
+    """A training variant: which data, whether the class is in the prompt, whether tokens are class-weighted."""
+
+    name: str
+    conditioned: bool
+    weighted: bool
+    expert_only: bool
+    description: str
+
+
+#: The methods of the course's ablation (names used by the CLI and the experiment).
+METHODS: dict[str, Method] = {
+    m.name: m
+    for m in (
+        Method("crlft", True, True, False, "C-RLFT: class-conditioned prefixes + the data's weights (1.0 / 0.1)"),
+        Method("sft", False, False, False, "plain SFT on the whole mixture: neutral prefix, weight 1"),
+        Method("sft-expert", False, False, True, "SFT on the expert slice only: neutral prefix, weight 1"),
+        Method("crlft-no-weight", True, False, False, "conditioned SFT: class prefixes, weight 1"),
+        Method("crlft-no-condition", False, True, False, "weighted SFT: neutral prefix, the data's weights"),
+    )
+}
+
+
+#: The course's training budget in optimiser steps: lesson 03's run and every training of the experiments.
+COURSE_STEPS = 40
+
+#: Lesson 03's C-RLFT run (``runs/lesson03/crlft``), which lesson 04 reuses and ``crlft catch-up`` trains: the same
+#: settings in all three places; its learning rate is the profile's (chosen on the validation prompts).
+LESSON03_RUN: dict[str, Any] = {"max_steps": COURSE_STEPS, "seed": 0, "save_steps": 20}
+
+
+@dataclass
+class TrainResult:
+    """What a run left behind and how it went."""
+
+    method: str
+    output_dir: str
+    global_step: int
+    train_loss: float | None
+    runtime_s: float
+    train_tokens_per_s: float | None
+    log_history: list[dict[str, Any]] = field(default_factory=list)
+    tokenization: dict[str, Any] = field(default_factory=dict)
+    resumed_from: str | None = None
+
+    def losses(self, key: str = "loss") -> list[tuple[int, float]]:
+        """(step, value) pairs of a logged quantity (``loss``, ``loss_expert``, ``loss_suboptimal``, ...)."""
+        return [(h["step"], h[key]) for h in self.log_history if key in h]
+
+    def table(self, every: int = 10) -> str:
+        """A short table of the log: every `every`-th step (and the last) with the step loss and the mean token
+        cross-entropy of each class since the previous row."""
+        rows = [h for h in self.log_history if "loss" in h]
+        if not rows:
+            return "(nothing trained in this call)"
+        lines = [f"{'step':>5} {'step loss':>10} {'expert CE':>10} {'sub-opt. CE':>12}"]
+        start = 0
+        for i, h in enumerate(rows):
+            if h["step"] % every and i != len(rows) - 1:
+                continue
+            window = rows[start:i + 1]
+            start = i + 1
+            cells = [sum(r["loss"] for r in window) / len(window)]
+            for key in ("loss_expert", "loss_suboptimal"):
+                values = [r[key] for r in window if key in r]
+                cells.append(sum(values) / len(values) if values else float("nan"))
+            lines.append(f"{h['step']:>5} {cells[0]:>10.3f} {cells[1]:>10.3f} {cells[2]:>12.3f}")
+        return "\n".join(lines)
+
+
+# ---- data ----------------------------------------------------------------------------------------------------
+def select_for_method(dataset: Dataset, method: str | Method) -> Dataset:
+    """The rows a method trains on (the expert slice for ``sft-expert``, everything otherwise)."""
+    spec = METHODS[method] if isinstance(method, str) else method
+    if spec.expert_only:
+        return dataset.filter(lambda row: row["condition"] == Condition.EXPERT)
+    return dataset
+
+
+# ---- model --------------------------------------------------------------------------------------------------
+def lora_config(profile: HardwareProfile, trainable_tokens: dict[str, list[int]] | None = None,
+                **overrides: Any) -> LoraConfig:
+    """LoRA on every linear layer of the backbone (not the LM head), rank/alpha/dropout from the profile.
+
+    `trainable_tokens` (from :func:`course_utils.method.conditioning.trainable_token_indices`) makes the end-of-turn
+    token's rows trainable; they are saved in the adapter file."""
+    kwargs: dict[str, Any] = dict(r=profile.lora_r, lora_alpha=profile.lora_alpha, lora_dropout=profile.lora_dropout,
+                                  target_modules="all-linear", task_type="CAUSAL_LM")
+    if trainable_tokens:
+        kwargs["trainable_token_indices"] = trainable_tokens
+    kwargs.update(overrides)
+    return LoraConfig(**kwargs)
+
+
+def load_base_for_training(profile: HardwareProfile, precision: str | None = None,
+                           model_id: str | None = None) -> tuple[PreTrainedModel, PreTrainedTokenizerBase, list[int]]:
+    """Base model (NF4 + double quant by default), prepared for C-RLFT.
+
+    Returns ``(model, tokenizer, token_ids)`` (the ids whose rows train); quantized models are prepared for k-bit
+    training."""
+    precision = precision or profile_precision(profile)
+    model, tokenizer = load_model_and_tokenizer(model_id, precision=precision, profile=profile, double_quant=True)
+    token_ids = prepare_for_crlft(model, tokenizer)
+    if precision in ("nf4", "fp4"):
+        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=profile.gradient_checkpointing)
+    return model, tokenizer, token_ids
+
+
+def profile_precision(profile: HardwareProfile) -> str:
+    """The precision a profile loads its base in: ``nf4`` for QLoRA profiles, else its compute dtype."""
+    if profile.quantization == "nf4":
+        return "nf4"
+    return {torch.bfloat16: "bf16", torch.float16: "fp16"}.get(profile.compute_dtype, "fp32")
+
+
+# ---- configuration ------------------------------------------------------------------------------------------
+def build_config(method: str, output_dir: str | Path, profile: HardwareProfile, *, max_steps: int = -1,
+                 learning_rate: float | None = None, seed: int = 42, save_steps: int = 25,
+                 **overrides: Any) -> CRLFTConfig:
+    """The `CRLFTConfig` for `method` on `profile` (overrides win)."""
+    spec = METHODS[method]
+    on_gpu = torch.cuda.is_available()
+    kwargs: dict[str, Any] = dict(
+        output_dir=str(output_dir), conditioned=spec.conditioned, weighted=spec.weighted,
+        per_device_train_batch_size=profile.batch_size, gradient_accumulation_steps=profile.grad_accum,
+        learning_rate=learning_rate or profile.learning_rate, max_steps=max_steps, num_train_epochs=1,
+        max_length=profile.max_seq_length, lr_scheduler_type="cosine", warmup_steps=0.05,
+        adam_beta1=0.9, adam_beta2=0.95, weight_decay=0.0, max_grad_norm=1.0,
+        optim=profile.optim if on_gpu else "adamw_torch",
+        activation_checkpointing=profile.gradient_checkpointing and on_gpu,
+        padding_free=profile.padding_free,
+        bf16=profile.compute_dtype == torch.bfloat16,  # on a CPU too, where the profile chose it (fast bf16)
+        fp16=on_gpu and profile.compute_dtype == torch.float16,
+        use_cpu=not on_gpu, seed=seed, data_seed=seed, logging_steps=1, logging_first_step=True,
+        save_strategy="steps", save_steps=save_steps, save_total_limit=2, report_to=[],
+        dataloader_num_workers=0, disable_tqdm=True,
+    )
+    kwargs.update(overrides)
+    return CRLFTConfig(**kwargs)
+
+
+class _CompactProgress(TrainerCallback):
+    """One progress bar for the whole run, with the latest loss beside it (instead of a printed dict per step)."""
+
+    def __init__(self):
+        self.bar = None
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        if state.is_world_process_zero:
+            # plain text (not a widget), redrawn at most every 30 s, so a saved notebook keeps a few lines
+            self.bar = tqdm(total=state.max_steps, initial=state.global_step, desc="training", unit="step",
+                            file=sys.stdout, mininterval=30, ncols=100)
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if self.bar is not None:
+            self.bar.update(state.global_step - self.bar.n)
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if self.bar is not None and logs and "loss" in logs:
+            self.bar.set_postfix(loss=f"{float(logs['loss']):.3f}", refresh=False)
+
+    def on_train_end(self, args, state, control, **kwargs):
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+class _JsonlLogger(TrainerCallback):
+    """Appends every log entry (with its step) to ``training_log.jsonl`` in the output directory."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if state.is_world_process_zero and logs:
+            with open(self.path, "a", encoding="utf-8") as handle:
+                handle.write(json.dumps({"step": state.global_step, **logs}) + "\n")
+
+
+# ---- the run ------------------------------------------------------------------------------------------------
+def run_training(
+    method: str = "crlft",
+    dataset: Dataset | None = None,
+    output_dir: str | Path = "runs/crlft",
+    profile: Any = None,
+    max_steps: int = -1,
+    learning_rate: float | None = None,
+    seed: int = 42,
+    resume: bool = False,
+    *,
+    precision: str | None = None,
+    model_id: str | None = None,
+    model: PreTrainedModel | None = None,
+    tokenizer: PreTrainedTokenizerBase | None = None,
+    use_lora: bool = True,
+    lora_overrides: dict[str, Any] | None = None,
+    callbacks: Sequence[TrainerCallback] = (),
+    progress: bool = True,
+    **config_overrides: Any,
+) -> TrainResult:
+    """Train `method` (a key of :data:`METHODS`) on a labeled `dataset` (default: the shipped ``train.jsonl``).
+
+    `profile` is a profile name or object (default: auto-detected). With `model`/`tokenizer` given (tests), they
+    are used as they are instead of loading the profile's base. `resume=True` continues from the last checkpoint
+    in `output_dir` (or starts fresh if there is none). `progress` shows one progress bar. Extra keyword arguments
+    override `CRLFTConfig` fields."""
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
+    prof = profile if hasattr(profile, "lora_r") else get_profile(profile)
+    output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    dataset = select_for_method(dataset if dataset is not None else load_train_dataset(), method)
+    settings = run_settings(method, prof, dataset, precision=precision, model_id=model_id, max_steps=max_steps,
+                            learning_rate=learning_rate, seed=seed, lora_overrides=lora_overrides,
+                            config_overrides=config_overrides)
+    if resume:
+        check_resumable(output_dir, settings)
+    finished = get_last_checkpoint(str(output_dir)) if resume else None
+    if finished is not None and 0 < max_steps <= _checkpoint_step(finished) \
+            and (output_dir / "adapter_model.safetensors").exists():
+        # a finished run: resuming it would run (and save) one more step each time, so re-running a cell is idempotent
+        return TrainResult(method=method, output_dir=str(output_dir), global_step=_checkpoint_step(finished),
+                           train_loss=None, runtime_s=0.0, train_tokens_per_s=None, resumed_from=finished)
+    if trainer_is_main_process():
+        (output_dir / RUN_FILE).write_text(json.dumps({"settings": settings, "status": "training"}, indent=2))
+
+    if model is None:
+        model, tokenizer, token_ids = load_base_for_training(prof, precision, model_id)
+    else:
+        if tokenizer is None:
+            raise ValueError("pass the tokenizer together with the model")
+        token_ids = prepare_for_crlft(model, tokenizer)
+    peft_config = (lora_config(prof, trainable_token_indices(model, token_ids), **(lora_overrides or {}))
+                   if use_lora else None)
+
+    args = build_config(method, output_dir, prof, max_steps=max_steps, learning_rate=learning_rate, seed=seed,
+                        **config_overrides)
+    last = get_last_checkpoint(str(output_dir)) if resume and output_dir.exists() else None
+    if resume and last is None:
+        logger.info("--resume: no checkpoint in %s, starting from scratch", display_path(output_dir))
+    if last is None:  # a fresh start (also --resume without a checkpoint) must not append to an old log
+        (output_dir / LOG_FILE).unlink(missing_ok=True)
+    else:
+        _truncate_log(output_dir / LOG_FILE, _checkpoint_step(last))
+
+    trainer = CRLFTTrainer(model, args=args, train_dataset=dataset, processing_class=tokenizer,
+                           peft_config=peft_config, callbacks=[_JsonlLogger(output_dir / LOG_FILE), *callbacks])
+    # the log goes to training_log.jsonl and TrainResult.table(); on screen, one compact bar (or nothing)
+    for callback in list(trainer.callback_handler.callbacks):
+        printing = isinstance(callback, (PrinterCallback, ProgressCallback))
+        if printing or type(callback).__name__ == "NotebookProgressCallback":
+            trainer.remove_callback(callback)
+    if progress:
+        trainer.add_callback(_CompactProgress())
+    start = time.perf_counter()
+    output = trainer.train(resume_from_checkpoint=last)
+    runtime = time.perf_counter() - start
+    trainer.save_model(str(output_dir))  # adapter (safetensors) + tokenizer with the conditioned template
+
+    report = trainer.tokenization_report
+    tokens = trainer._total_train_tokens
+    result = TrainResult(
+        method=method, output_dir=str(output_dir), global_step=trainer.state.global_step,
+        train_loss=output.training_loss if output else None, runtime_s=runtime,
+        train_tokens_per_s=tokens / runtime if runtime > 0 and tokens else None,
+        log_history=[h for h in trainer.state.log_history if "loss" in h],
+        tokenization=asdict(report) if report else {}, resumed_from=last,
+    )
+    if trainer.is_world_process_zero():
+        run_info = {
+            "settings": settings, "status": "finished", "compute_dtype": settings["compute_dtype"],
+            "method": method, "method_description": METHODS[method].description, "profile": prof.name,
+            "model_id": model_id or prof.model_id, "precision": precision or profile_precision(prof),
+            "conditions": TEMPLATE_CONDITIONS, "end_of_turn_token": EOT_TOKEN,
+            "conditioned": args.conditioned, "weighted": args.weighted, "max_steps": args.max_steps,
+            "learning_rate": args.learning_rate, "seed": seed, "global_step": result.global_step,
+            "train_loss": result.train_loss, "runtime_s": runtime, "resumed_from": last,
+            "tokenization": result.tokenization,
+        }
+        (output_dir / RUN_FILE).write_text(json.dumps(run_info, indent=2, default=str))
+    return result
+
+
+def trainer_is_main_process() -> bool:
+    """True outside distributed runs and on the main process of one (the one that writes the run record)."""
+    return os.environ.get("RANK", "0") == "0"
+
+
+def dataset_fingerprint(dataset: Dataset) -> str:
+    """Short hash of a training set's rows (ids, messages, classes and weights): which data a run saw."""
+    digest = hashlib.sha1()
+    for row in dataset:
+        digest.update(json.dumps(row, sort_keys=True, default=str).encode())
+    return digest.hexdigest()[:12]
+
+
+def run_settings(method: str, profile: HardwareProfile, dataset: Dataset, *, precision: str | None,
+                 model_id: str | None, max_steps: int, learning_rate: float | None, seed: int,
+                 lora_overrides: dict[str, Any] | None = None,
+                 config_overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Everything a run's result depends on, as recorded in its ``crlft_run.json``: a folder trained with other
+    settings is never taken for this run (:func:`check_resumable`)."""
+    return {
+        "method": method, "profile": profile.name, "model_id": model_id or profile.model_id,
+        "precision": precision or profile_precision(profile), "compute_dtype": str(profile.compute_dtype),
+        "max_steps": max_steps, "learning_rate": learning_rate or profile.learning_rate, "seed": seed,
+        "data": dataset_fingerprint(dataset), "lora_overrides": dict(lora_overrides or {}),
+        "config_overrides": {k: v for k, v in sorted((config_overrides or {}).items())},
+    }
+
+
+def check_resumable(output_dir: Path, settings: dict[str, Any]) -> None:
+    """Raise ``ValueError`` when `output_dir` holds a run (checkpoints or a record) made with other settings, or
+    checkpoints without a record: resuming it, or taking it as finished, would reuse a stale run."""
+    record = output_dir / RUN_FILE
+    recorded = json.loads(record.read_text()).get("settings") if record.exists() else None
+    has_checkpoints = get_last_checkpoint(str(output_dir)) is not None
+    if recorded is None:
+        if has_checkpoints:
+            raise ValueError(f"{display_path(output_dir)} holds checkpoints but no settings in {RUN_FILE}: cannot "
+                             "tell what they were trained with; delete the folder (`crlft reset`) or use another")
+        return
+    recorded = json.loads(json.dumps(recorded))
+    wanted = json.loads(json.dumps(settings, default=str))
+    differ = [f"{k}: {recorded.get(k)!r} there, {wanted.get(k)!r} now" for k in sorted(set(recorded) | set(wanted))
+              if recorded.get(k) != wanted.get(k)]
+    if differ:
+        raise ValueError(f"{display_path(output_dir)} was trained with other settings ({'; '.join(differ)}); "
+                         "resume only the same run: delete the folder (`crlft reset`) or use another output_dir")
+
+
+def finished_run(output_dir: str | Path, settings: dict[str, Any]) -> bool:
+    """Whether `output_dir` holds a finished run with exactly these settings (its adapter saved)."""
+    output_dir = Path(output_dir)
+    record = output_dir / RUN_FILE
+    if not record.exists() or not (output_dir / "adapter_model.safetensors").exists():
+        return False
+    info = json.loads(record.read_text())
+    return info.get("status") == "finished" and info.get("settings") == json.loads(json.dumps(settings, default=str))
+
+
+def _checkpoint_step(checkpoint: str | Path) -> int:
+    """The global step of a Trainer checkpoint folder (``checkpoint-N``)."""
+    return int(Path(checkpoint).name.split("-")[-1])
+
+
+def _truncate_log(path: Path, step: int) -> None:
+    """Keep the log entries up to `step` (a resumed run rewrites what followed its checkpoint)."""
+    if not path.exists():
+        return
+    kept = [line for line in path.read_text().splitlines() if line and json.loads(line).get("step", 0) <= step]
+    path.write_text("".join(line + "\n" for line in kept))
+
+
+def read_log(output_dir: str | Path) -> list[dict[str, Any]]:
+    """The training log of a run directory (one dict per logged step)."""
+    path = Path(output_dir) / LOG_FILE
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []

@@ -1,0 +1,32 @@
+"""What the package silences on import, and only that."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+
+def test_bitsandbytes_kernels_notice_is_dropped_at_its_logger():
+    """bitsandbytes' 'kernels-community' warning (AVX512-BF16 CPUs only) never reaches a lesson's stderr; its other
+    warnings still do."""
+    code = (
+        "import logging, course_utils\n"
+        "log = logging.getLogger('bitsandbytes.backends.cpu.ops')\n"
+        "log.warning('Failed to load CPU gemm_4bit_forward from kernels-community: %s. Please ...', 'x')\n"
+        "log.warning('another bitsandbytes warning')\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert "kernels-community" not in result.stderr
+    assert "another bitsandbytes warning" in result.stderr
+
+
+def test_loading_a_4bit_layer_prints_nothing_on_stderr():
+    """Importing the course, then running a real 4-bit layer on this CPU, writes nothing to stderr."""
+    code = (
+        "import course_utils, torch, bitsandbytes as bnb\n"
+        "layer = bnb.nn.Linear4bit(64, 32, bias=False, compute_dtype=torch.bfloat16, quant_type='nf4')\n"
+        "layer.load_state_dict({'weight': torch.randn(32, 64)}); layer = layer.to('cpu')\n"
+        "layer(torch.randn(1, 64, dtype=torch.bfloat16))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stderr == ""
