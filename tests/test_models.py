@@ -43,6 +43,19 @@ def test_missing_offline_package_says_how_to_install(monkeypatch):
         models.gguf_path()
 
 
+def test_offline_gguf_can_come_from_another_location(monkeypatch, tmp_path):
+    """`CRLFT_OFFLINE_GGUF` names the model file on a machine without the package (a lent GPU machine); a wrong
+    path is an error, never a silent fallback."""
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
+    gguf = tmp_path / "model.gguf"
+    gguf.write_bytes(b"GGUF")
+    monkeypatch.setenv(models.GGUF_ENV, str(gguf))
+    assert models.gguf_path() == gguf
+    monkeypatch.setenv(models.GGUF_ENV, str(tmp_path / "missing.gguf"))
+    with pytest.raises(ModelUnavailableError, match="no such file"):
+        models.gguf_path()
+
+
 def test_hub_model_without_network_names_the_model_and_suggests_cpu(monkeypatch):
     """Asking for an uncached hub model offline fails fast with the model id and the cpu profile suggestion."""
     monkeypatch.setattr(models, "hub_reachable", lambda *a, **k: False)

@@ -85,6 +85,19 @@ def test_workshop_by_name_on_ampere_computes_in_bf16(monkeypatch):
     assert PROFILES["workshop"].compute_dtype == torch.float16  # the table itself is untouched
 
 
+def test_workshop_dtype_can_be_forced_to_what_a_t4_runs(monkeypatch):
+    """`CRLFT_GPU_DTYPE=fp16` on an Ampere card runs the T4's path (the GPU check uses it); a typo is an error."""
+    from course_utils.hardware import profiles
+
+    monkeypatch.delenv("COURSE_PROFILE", raising=False)
+    fake_gpu(monkeypatch, 80.0, (9, 0))
+    monkeypatch.setenv(profiles.GPU_DTYPE_ENV, "fp16")
+    assert get_profile("workshop").compute_dtype == torch.float16
+    monkeypatch.setenv(profiles.GPU_DTYPE_ENV, "fp32")
+    with pytest.raises(ValueError, match="CRLFT_GPU_DTYPE"):
+        get_profile("workshop")
+
+
 def test_cpu_profile_computes_in_bf16_only_where_the_cpu_declares_native_bf16(monkeypatch):
     """Protects CPUs without native bf16 (bf16 matmuls emulated, ~100x slower on an AVX2 EPYC) and keeps the choice
     the same in every process on one machine: it follows the declared CPU flags, not a timing."""

@@ -27,3 +27,12 @@ def test_a_failing_lesson_is_reported_not_raised(tmp_path, source, timeout, erro
     run = run_lesson(_notebook(tmp_path, source), tmp_path / "out", timeout)
     assert not run.ok and error in run.error
     assert (tmp_path / "out" / "01_demo.ipynb").exists()
+
+
+def test_a_lesson_runs_quietly_and_leaves_no_files(tmp_path, capfd, monkeypatch):
+    """A lesson's kernel prints no transport warning and leaves no socket files in the working folder."""
+    monkeypatch.chdir(tmp_path)
+    run = run_lesson(_notebook(tmp_path, "print(6 * 7)"), tmp_path / "out", 60)
+    assert run.ok
+    assert "without encryption" not in capfd.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["01_demo.ipynb", "out"]

