@@ -1,9 +1,13 @@
-"""The GPU path verified in one run (at most 10 minutes on one H100/H200), or its plumbing dry-run on a CPU.
+"""The GPU path verified by one script (one or two calls of at most 10 minutes on one H100/H200), or its plumbing
+dry-run on a CPU.
 
     python benchmarks/gpu_check.py --out benchmarks/results/gpu        # on a CUDA machine
     python benchmarks/gpu_check.py --dry-run --out /tmp/gpu-dry         # anywhere: the same steps, smallest settings
 
-Four parts, each recorded even when another fails, in ``<out>/gpu_check.json`` (and a log beside it):
+Four parts, each recorded even when another fails, in ``<out>/gpu_check.json`` (and a log beside it). They run
+in the order shapes, untied row, lessons, ablation (quick ones first); ``--budget-min`` starts no part after that
+many minutes, and ``--parts`` picks some, so the whole can be split over two calls to a lent machine (estimated,
+not yet measured: the lessons about 8 minutes in both dtypes, the ablation about 5):
 
 1. ``lessons``: lessons 03-06 executed headless under ``COURSE_PROFILE=workshop``, once in bf16 and once with fp16
    forced (``CRLFT_GPU_DTYPE=fp16``: what a T4 runs), each in its own runs folder; per lesson the runtime and the
@@ -218,7 +222,8 @@ def _ci(summary: dict) -> dict:
     return {"mean": round(100 * p["mean"], 1), "low": round(100 * p["low"], 1), "high": round(100 * p["high"], 1)}
 
 
-PARTS = {"lessons": lessons_part, "shapes": shapes_part, "untied_end_of_turn_row": untied_row_part,
+# the order they run in: the quick ones first, so a call cut short by its time limit still brings them back
+PARTS = {"shapes": shapes_part, "untied_end_of_turn_row": untied_row_part, "lessons": lessons_part,
          "ablation": ablation_part}
 
 
@@ -227,6 +232,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", required=True, help="folder for gpu_check.json and the work it needs")
     parser.add_argument("--dry-run", action="store_true", help="the same steps on the CPU, smallest settings")
     parser.add_argument("--parts", default=",".join(PARTS), help=f"comma-separated subset of {', '.join(PARTS)}")
+    parser.add_argument("--budget-min", type=float, default=None,
+                        help="start no part after this many minutes (the rest are recorded as skipped), so that "
+                             "one call to a lent machine returns within its limit; split the rest with --parts")
     args = parser.parse_args(argv)
     import torch
 
@@ -239,8 +247,13 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     report = {"dry_run": args.dry_run, "machine": machine_info(), "started": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
               "parts": {}}
-    for name in args.parts.split(","):
+    began = time.perf_counter()
+    for name in [n for n in PARTS if n in args.parts.split(",")]:
         start = time.perf_counter()
+        if args.budget_min is not None and (start - began) / 60 > args.budget_min:
+            report["parts"][name] = {"ok": False, "skipped": f"time budget of {args.budget_min:g} min spent"}
+            print(f"[{name}] skipped: time budget spent", flush=True)
+            continue
         fn = PARTS[name]
         try:
             value = fn(args.dry_run) if name == "untied_end_of_turn_row" else fn(out, args.dry_run)

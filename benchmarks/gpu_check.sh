@@ -16,4 +16,4 @@ if [ -z "${CRLFT_OFFLINE_GGUF:-}" ] && [ -f .device_cache/SmolLM2-135M-Instruct.
 fi
 export PYTHONUNBUFFERED=1 TOKENIZERS_PARALLELISM=false CRLFT_CACHE_DIR=${CRLFT_CACHE_DIR:-/tmp/crlft-cache}
 command -v nvidia-smi > /dev/null && nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv
-timeout 590 python3 benchmarks/gpu_check.py --out "$OUT" "$@" 2>&1 | tee "$OUT/gpu_check.log"
+timeout 590 python3 benchmarks/gpu_check.py --out "$OUT" --budget-min 6 "$@" 2>&1 | tee "$OUT/gpu_check.log"

@@ -27,3 +27,13 @@ def test_gpu_check_dry_run_records_every_part(tmp_path):
     assert parts["untied_end_of_turn_row"]["passed"]
     assert set(parts["ablation"]["variants"]) == {"crlft"}
     assert report["machine"]["cpu"] and report["dry_run"]
+
+
+def test_gpu_check_starts_no_part_past_its_time_budget(tmp_path):
+    """`--budget-min` records the parts it did not start as skipped (a lent machine's call has a hard limit)."""
+    out = tmp_path / "gpu"
+    subprocess.run([sys.executable, str(REPO / "benchmarks" / "gpu_check.py"), "--dry-run", "--out", str(out),
+                    "--parts", "shapes,ablation", "--budget-min", "0"], capture_output=True, text=True, timeout=300)
+    parts = json.loads((out / "gpu_check.json").read_text())["parts"]
+    assert {name: part.get("skipped", "")[:11] for name, part in parts.items()} == {"shapes": "time budget",
+                                                                                    "ablation": "time budget"}

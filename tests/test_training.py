@@ -198,6 +198,14 @@ def test_resuming_refuses_a_run_made_with_other_settings(tmp_path):
                      gradient_accumulation_steps=2, save_steps=3, train_sampling_strategy="random")
 
 
+def test_a_fresh_run_refuses_a_folder_with_checkpoints(tmp_path):
+    """Without resume, a folder that already holds checkpoints is an error, never a mix of two runs' checkpoints."""
+    out = tmp_path / "run"
+    _run(out, steps=3)
+    with pytest.raises(ValueError, match="already holds a training run"):
+        _run(out, steps=3)
+
+
 def test_resuming_refuses_checkpoints_without_a_record(tmp_path):
     """Checkpoints whose settings were never recorded cannot be resumed: nobody can tell what they were."""
     from course_utils.training import run as training

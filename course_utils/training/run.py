@@ -258,8 +258,9 @@ def run_training(
 
     `profile` is a profile name or object (default: auto-detected). With `model`/`tokenizer` given (tests), they
     are used as they are instead of loading the profile's base. `resume=True` continues from the last checkpoint
-    in `output_dir` (or starts fresh if there is none). `progress` shows one progress bar. Extra keyword arguments
-    override `CRLFTConfig` fields."""
+    in `output_dir` (or starts fresh if there is none) and refuses a folder trained with other settings; without it,
+    a folder that already holds checkpoints is refused (a fresh run would mix its checkpoints with them).
+    `progress` shows one progress bar. Extra keyword arguments override `CRLFTConfig` fields."""
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
     prof = profile if hasattr(profile, "lora_r") else get_profile(profile)
@@ -271,6 +272,9 @@ def run_training(
                             config_overrides=config_overrides)
     if resume:
         check_resumable(output_dir, settings)
+    elif get_last_checkpoint(str(output_dir)) is not None:  # a fresh run would mix its checkpoints with these
+        raise ValueError(f"{display_path(output_dir)} already holds a training run (checkpoints); resume it "
+                         "(resume=True, `crlft train --resume`), or delete it (`crlft reset`) or use another output_dir")
     finished = get_last_checkpoint(str(output_dir)) if resume else None
     if finished is not None and 0 < max_steps <= _checkpoint_step(finished) \
             and (output_dir / "adapter_model.safetensors").exists():
