@@ -40,6 +40,7 @@ import threading
 import time
 import traceback
 from pathlib import Path
+from unittest import mock
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -91,9 +92,7 @@ def lessons_part(out: Path, dry_run: bool) -> dict:
         runs = out / f"runs-{dtype}"
         env = {"COURSE_PROFILE": "cpu" if dry_run else "workshop", "CRLFT_RUNS_DIR": str(runs),
                ("CRLFT_CPU_DTYPE" if dry_run else "CRLFT_GPU_DTYPE"): dtype}
-        saved = {k: os.environ.get(k) for k in env}
-        os.environ.update(env)
-        try:
+        with mock.patch.dict(os.environ, env):  # the lessons' kernels inherit it; restored afterwards
             rows = []
             for name in lessons:
                 with PeakGpuMemory() as peak:
@@ -103,9 +102,6 @@ def lessons_part(out: Path, dry_run: bool) -> dict:
                 print(f"[lessons {dtype}] {name}: {'ok' if run.ok else 'FAILED ' + run.error} "
                       f"({run.seconds:.0f} s, peak {peak.peak_gib} GiB)", flush=True)
             result[dtype] = {"env": env, "lessons": rows, "adapter": _score_lesson03_adapter(runs, dry_run)}
-        finally:
-            for k, v in saved.items():
-                os.environ.pop(k) if v is None else os.environ.__setitem__(k, v)
     return result
 
 

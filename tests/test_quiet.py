@@ -6,6 +6,11 @@ import subprocess
 import sys
 
 
+def _stderr(code: str) -> str:
+    """What a fresh Python process running `code` writes to stderr."""
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stderr
+
+
 def test_bitsandbytes_kernels_notice_is_dropped_at_its_logger():
     """bitsandbytes' 'kernels-community' warning (AVX512-BF16 CPUs only) never reaches a lesson's stderr; its other
     warnings still do."""
@@ -15,9 +20,9 @@ def test_bitsandbytes_kernels_notice_is_dropped_at_its_logger():
         "log.warning('Failed to load CPU gemm_4bit_forward from kernels-community: %s. Please ...', 'x')\n"
         "log.warning('another bitsandbytes warning')\n"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert "kernels-community" not in result.stderr
-    assert "another bitsandbytes warning" in result.stderr
+    stderr = _stderr(code)
+    assert "kernels-community" not in stderr
+    assert "another bitsandbytes warning" in stderr
 
 
 def test_loading_a_4bit_layer_prints_nothing_on_stderr():
@@ -28,5 +33,4 @@ def test_loading_a_4bit_layer_prints_nothing_on_stderr():
         "layer.load_state_dict({'weight': torch.randn(32, 64)}); layer = layer.to('cpu')\n"
         "layer(torch.randn(1, 64, dtype=torch.bfloat16))\n"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert result.stderr == ""
+    assert _stderr(code) == ""

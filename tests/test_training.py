@@ -163,8 +163,8 @@ def test_an_already_prepared_tokenizer_still_gets_trainable_end_of_turn_rows(tmp
 
 
 def test_resuming_a_finished_run_trains_nothing(tmp_path):
-    """Re-running a lesson's training cell (resume=True) on a finished run returns at once, before any data or model
-    is loaded: no extra step, no new checkpoint (transformers would run one more step past max_steps per resume)."""
+    """Re-running a lesson's training cell (resume=True) on a finished run returns at once, before any model is
+    loaded: no extra step, no new checkpoint (transformers would run one more step past max_steps per resume)."""
     from course_utils.training import run as training
 
     from course_utils.data.loaders import load_train_dataset

@@ -13,6 +13,7 @@ import nbformat
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 
+
 @dataclass(frozen=True)
 class LessonRun:
     """The outcome of executing one notebook."""

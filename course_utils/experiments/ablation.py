@@ -137,7 +137,8 @@ def code_fingerprint() -> str:
     training or evaluation made by other code or data is never reused. Computed once per process (the code it runs)."""
     root = Path(__file__).resolve().parents[1]  # the package
     digest = hashlib.sha1(metadata.version("crlft-course").encode())
-    files = [(p.relative_to(root).as_posix(), p) for p in root.rglob("*") if p.suffix in (".py", ".jsonl", ".json", ".yaml")]
+    files = [(p.relative_to(root).as_posix(), p) for p in root.rglob("*")
+             if p.suffix in (".py", ".jsonl", ".json", ".yaml")]
     files += [(f"data/{p.name}", p) for p in data_dir().iterdir() if p.is_file()]  # the shipped data, where they live
     for name, path in sorted(set(files)):
         digest.update(name.encode())
@@ -207,6 +208,7 @@ class Experiment:
             shutil.rmtree(self.dir)
         self.progress = progress
         self._records: list[dict] | None = None
+        self._train_dataset = None
 
     # ---- paths ----
     def run_dir(self, seed: int, method: str) -> Path:
@@ -222,10 +224,17 @@ class Experiment:
                                           split=self.config.split)
         return self._records
 
+    def train_dataset(self):
+        """The training conversations (`ExperimentConfig.train_dataset`), built once per experiment: the check for
+        a finished run and every training use the same copy."""
+        if self._train_dataset is None:
+            self._train_dataset = self.config.train_dataset()
+        return self._train_dataset
+
     def _trained(self, seed: int, method: str) -> bool:
         """Whether this run is finished with exactly this experiment's settings and data (`finished_run`)."""
         settings = run_settings(method, get_profile(self.config.profile),
-                                select_for_method(self.config.train_dataset(), method),
+                                select_for_method(self.train_dataset(), method),
                                 precision=self.config.precision, model_id=None, max_steps=self.config.max_steps,
                                 learning_rate=self.config.learning_rate, seed=seed)
         return finished_run(self.run_dir(seed, method), settings)
@@ -236,9 +245,8 @@ class Experiment:
         out = self.run_dir(seed, method)
         if self._trained(seed, method):
             return json.loads((out / "crlft_run.json").read_text())
-        dataset = self.config.train_dataset()
         result = run_training(
-            method, dataset=dataset, output_dir=out, profile=self.config.profile, max_steps=self.config.max_steps,
+            method, dataset=self.train_dataset(), output_dir=out, profile=self.config.profile, max_steps=self.config.max_steps,
             learning_rate=self.config.learning_rate, seed=seed, resume=True, precision=self.config.precision,
             progress=self.progress,
         )

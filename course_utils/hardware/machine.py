@@ -49,9 +49,3 @@ def machine_info() -> dict[str, Any]:
         info["gpu_compute_capability"] = f"{p.major}.{p.minor}"
     return info
 
-
-def machine_summary(info: dict[str, Any]) -> str:
-    """One line for a results page: "AMD EPYC 7B13, 2 cores, 23.5 GiB, fp32 compute, no GPU"."""
-    gpu = info.get("gpu") or "no GPU"
-    dtype = f", {info['cpu_compute_dtype']} compute" if info.get("cpu_compute_dtype") else ""
-    return f"{info.get('cpu', '?')}, {info.get('cpu_cores', '?')} cores, {info.get('ram_gb', '?')} GiB{dtype}, {gpu}"

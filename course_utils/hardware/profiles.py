@@ -167,16 +167,23 @@ def cpu_flags() -> set[str]:
     return set()
 
 
+def _forced_dtype(variable: str, choices: dict[str, torch.dtype]) -> torch.dtype | None:
+    """The dtype an environment variable forces (case-insensitive), None when unset; a name outside `choices` is an
+    error naming the variable."""
+    forced = os.environ.get(variable, "").strip().lower()
+    if forced and forced not in choices:
+        raise ValueError(f"{variable}={forced!r}: choose one of {', '.join(choices)}")
+    return choices[forced] if forced else None
+
+
 def cpu_compute_dtype() -> torch.dtype:
     """The `cpu` profile's compute dtype: `$CRLFT_CPU_DTYPE` ("bf16" or "fp32") when set, else bf16 where the CPU
     declares native bf16 instructions (AVX512-BF16 or AMX-BF16: an Intel Xeon of 2020 or later), else fp32. Without
     them bf16 is emulated and far slower (about 1 GFLOP/s against 130 in fp32 on a 2-core AMD EPYC). Decided from
     the declared flags, never by timing, so every process on one machine makes the same choice."""
-    forced = os.environ.get(CPU_DTYPE_ENV, "").strip().lower()
-    if forced:
-        if forced not in CPU_DTYPES:
-            raise ValueError(f"{CPU_DTYPE_ENV}={forced!r}: choose one of {', '.join(CPU_DTYPES)}")
-        return CPU_DTYPES[forced]
+    forced = _forced_dtype(CPU_DTYPE_ENV, CPU_DTYPES)
+    if forced is not None:
+        return forced
     return torch.bfloat16 if cpu_flags() & set(NATIVE_BF16_FLAGS) else torch.float32
 
 
@@ -187,11 +194,9 @@ GPU_DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16}
 def gpu_compute_dtype() -> torch.dtype:
     """The `workshop` profile's compute dtype on this GPU: `$CRLFT_GPU_DTYPE` when set (fp16 on an Ampere GPU runs
     what a T4 runs), else bf16 from compute capability 8 (Ampere) on, fp16 below (the T4 is 7.5)."""
-    forced = os.environ.get(GPU_DTYPE_ENV, "").strip().lower()
-    if forced:
-        if forced not in GPU_DTYPES:
-            raise ValueError(f"{GPU_DTYPE_ENV}={forced!r}: choose one of {', '.join(GPU_DTYPES)}")
-        return GPU_DTYPES[forced]
+    forced = _forced_dtype(GPU_DTYPE_ENV, GPU_DTYPES)
+    if forced is not None:
+        return forced
     return torch.bfloat16 if torch.cuda.get_device_properties(0).major >= 8 else torch.float16
 
 

@@ -125,7 +125,8 @@ def merge_adapter(adapter_dir: str | Path, out_dir: str | Path, model_id: str | 
     otherwise (the adapter was retrained, say) it is made again."""
     out = Path(out_dir)
     model_id = base_for_adapter(adapter_dir, model_id)
-    source = {"adapter_sha1": _file_sha1(Path(adapter_dir) / "adapter_model.safetensors"), "model_id": model_id}
+    with open(Path(adapter_dir) / "adapter_model.safetensors", "rb") as weights:
+        source = {"adapter_sha1": hashlib.file_digest(weights, "sha1").hexdigest(), "model_id": model_id}
     marker = out / MERGE_RECORD
     if marker.exists() and json.loads(marker.read_text()) == source and any(out.glob("*.safetensors")):
         return out
@@ -139,15 +140,6 @@ def merge_adapter(adapter_dir: str | Path, out_dir: str | Path, model_id: str | 
     tokenizer.save_pretrained(str(out))
     marker.write_text(json.dumps(source, indent=2))
     return out
-
-
-def _file_sha1(path: Path) -> str:
-    """SHA-1 of a file's bytes."""
-    digest = hashlib.sha1()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 # --------------------------------------------------------------------------------------------------

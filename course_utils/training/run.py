@@ -24,7 +24,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -270,19 +269,17 @@ def run_training(
     settings = run_settings(method, prof, dataset, precision=precision, model_id=model_id, max_steps=max_steps,
                             learning_rate=learning_rate, seed=seed, lora_overrides=lora_overrides,
                             config_overrides=config_overrides)
+    last = get_last_checkpoint(str(output_dir))  # the checkpoint a resumed run continues from
     if resume:
         check_resumable(output_dir, settings)
-    elif get_last_checkpoint(str(output_dir)) is not None:  # a fresh run would mix its checkpoints with these
+    elif last is not None:  # a fresh run would mix its checkpoints with these
         raise ValueError(f"{display_path(output_dir)} already holds a training run (checkpoints); resume it "
                          "(resume=True, `crlft train --resume`), or delete it (`crlft reset`) or use another output_dir")
-    finished = get_last_checkpoint(str(output_dir)) if resume else None
-    if finished is not None and 0 < max_steps <= _checkpoint_step(finished) \
+    if last is not None and 0 < max_steps <= _checkpoint_step(last) \
             and (output_dir / "adapter_model.safetensors").exists():
         # a finished run: resuming it would run (and save) one more step each time, so re-running a cell is idempotent
-        return TrainResult(method=method, output_dir=str(output_dir), global_step=_checkpoint_step(finished),
-                           train_loss=None, runtime_s=0.0, train_tokens_per_s=None, resumed_from=finished)
-    if trainer_is_main_process():
-        (output_dir / RUN_FILE).write_text(json.dumps({"settings": settings, "status": "training"}, indent=2))
+        return TrainResult(method=method, output_dir=str(output_dir), global_step=_checkpoint_step(last),
+                           train_loss=None, runtime_s=0.0, train_tokens_per_s=None, resumed_from=last)
 
     if model is None:
         model, tokenizer, token_ids = load_base_for_training(prof, precision, model_id)
@@ -295,7 +292,6 @@ def run_training(
 
     args = build_config(method, output_dir, prof, max_steps=max_steps, learning_rate=learning_rate, seed=seed,
                         **config_overrides)
-    last = get_last_checkpoint(str(output_dir)) if resume and output_dir.exists() else None
     if resume and last is None:
         logger.info("--resume: no checkpoint in %s, starting from scratch", display_path(output_dir))
     if last is None:  # a fresh start (also --resume without a checkpoint) must not append to an old log
@@ -305,6 +301,8 @@ def run_training(
 
     trainer = CRLFTTrainer(model, args=args, train_dataset=dataset, processing_class=tokenizer,
                            peft_config=peft_config, callbacks=[_JsonlLogger(output_dir / LOG_FILE), *callbacks])
+    if trainer.is_world_process_zero():  # recorded before the first checkpoint: a resume can always be checked
+        (output_dir / RUN_FILE).write_text(json.dumps({"settings": settings, "status": "training"}, indent=2))
     # the log goes to training_log.jsonl and TrainResult.table(); on screen, one compact bar (or nothing)
     for callback in list(trainer.callback_handler.callbacks):
         printing = isinstance(callback, (PrinterCallback, ProgressCallback))
@@ -328,7 +326,7 @@ def run_training(
     )
     if trainer.is_world_process_zero():
         run_info = {
-            "settings": settings, "status": "finished", "compute_dtype": settings["compute_dtype"],
+            "settings": settings, "status": "finished",
             "method": method, "method_description": METHODS[method].description, "profile": prof.name,
             "model_id": model_id or prof.model_id, "precision": precision or profile_precision(prof),
             "conditions": TEMPLATE_CONDITIONS, "end_of_turn_token": EOT_TOKEN,
@@ -339,11 +337,6 @@ def run_training(
         }
         (output_dir / RUN_FILE).write_text(json.dumps(run_info, indent=2, default=str))
     return result
-
-
-def trainer_is_main_process() -> bool:
-    """True outside distributed runs and on the main process of one (the one that writes the run record)."""
-    return os.environ.get("RANK", "0") == "0"
 
 
 def dataset_fingerprint(dataset: Dataset) -> str:
@@ -358,15 +351,16 @@ def run_settings(method: str, profile: HardwareProfile, dataset: Dataset, *, pre
                  model_id: str | None, max_steps: int, learning_rate: float | None, seed: int,
                  lora_overrides: dict[str, Any] | None = None,
                  config_overrides: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Everything a run's result depends on, as recorded in its ``crlft_run.json``: a folder trained with other
-    settings is never taken for this run (:func:`check_resumable`)."""
-    return {
+    """Everything a run's result depends on, as recorded in its ``crlft_run.json`` (in JSON's own types, so it
+    compares equal to what is read back): a folder trained with other settings is never taken for this run
+    (:func:`check_resumable`)."""
+    return json.loads(json.dumps({
         "method": method, "profile": profile.name, "model_id": model_id or profile.model_id,
         "precision": precision or profile_precision(profile), "compute_dtype": str(profile.compute_dtype),
         "max_steps": max_steps, "learning_rate": learning_rate or profile.learning_rate, "seed": seed,
         "data": dataset_fingerprint(dataset), "lora_overrides": dict(lora_overrides or {}),
-        "config_overrides": {k: v for k, v in sorted((config_overrides or {}).items())},
-    }
+        "config_overrides": dict(sorted((config_overrides or {}).items())),
+    }, default=str))
 
 
 def check_resumable(output_dir: Path, settings: dict[str, Any]) -> None:
@@ -380,10 +374,8 @@ def check_resumable(output_dir: Path, settings: dict[str, Any]) -> None:
             raise ValueError(f"{display_path(output_dir)} holds checkpoints but no settings in {RUN_FILE}: cannot "
                              "tell what they were trained with; delete the folder (`crlft reset`) or use another")
         return
-    recorded = json.loads(json.dumps(recorded))
-    wanted = json.loads(json.dumps(settings, default=str))
-    differ = [f"{k}: {recorded.get(k)!r} there, {wanted.get(k)!r} now" for k in sorted(set(recorded) | set(wanted))
-              if recorded.get(k) != wanted.get(k)]
+    differ = [f"{k}: {recorded.get(k)!r} there, {settings.get(k)!r} now"
+              for k in sorted(set(recorded) | set(settings)) if recorded.get(k) != settings.get(k)]
     if differ:
         raise ValueError(f"{display_path(output_dir)} was trained with other settings ({'; '.join(differ)}); "
                          "resume only the same run: delete the folder (`crlft reset`) or use another output_dir")
@@ -396,7 +388,7 @@ def finished_run(output_dir: str | Path, settings: dict[str, Any]) -> bool:
     if not record.exists() or not (output_dir / "adapter_model.safetensors").exists():
         return False
     info = json.loads(record.read_text())
-    return info.get("status") == "finished" and info.get("settings") == json.loads(json.dumps(settings, default=str))
+    return info.get("status") == "finished" and info.get("settings") == settings
 
 
 def _checkpoint_step(checkpoint: str | Path) -> int:
