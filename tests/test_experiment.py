@@ -18,10 +18,12 @@ RECORDS = [
 ]
 # share of prompts each fake variant answers correctly
 QUALITY = {"crlft": 0.8, "crlft-suboptimal": 0.2, "sft-mix": 0.4, "sft-expert": 0.5, "base": 0.1,
-           "crlft-no-weight": 0.7, "crlft-no-condition": 0.4}
+           "crlft-no-weight": 0.7, "crlft-no-condition": 0.4, "sft-filtered": 0.9}
 
 
 def _fake_run(variant: str) -> EvalRun:
+    """A fake evaluation of `variant` (a checkpoint ``variant@step`` scores like its run's end)."""
+    variant = ex.at_step(variant)[0]
     good = int(QUALITY[variant] * len(RECORDS))
     responses = [("PARIS" if r["family"] == "casing" else "Paris") if i < good else "no" for i, r in enumerate(RECORDS)]
     return EvalRun(ex.VARIANTS[variant].condition, responses, score_responses(RECORDS, responses), 1.0, 10)
@@ -63,7 +65,7 @@ def test_plan_trains_once_per_method_and_evaluates_base_once():
     """C-RLFT's model serves both conditions; each seed is complete before the next; base is seed-free."""
     plan = ex._plan(ex.ExperimentConfig(seeds=(0, 1)))
     assert plan[:3] == [("train", 0, "crlft"), ("eval", 0, "crlft"), ("eval", 0, "crlft-suboptimal")]
-    assert sum(1 for k, s, n in plan if k == "train" and s == 0) == 5
+    assert sum(1 for k, s, n in plan if k == "train" and s == 0) == 6
     assert plan.count(("eval", None, "base")) == 1
     assert max(i for i, p in enumerate(plan) if p[1] == 0) < min(i for i, p in enumerate(plan) if p[1] == 1)
 
@@ -77,7 +79,8 @@ def test_units_keep_each_training_with_its_evaluations():
     assert [("eval", None, "base")] in units
     for unit in units:
         if unit[0][0] == "train":
-            assert all(k == "eval" and s == unit[0][1] and ex.VARIANTS[n].method == unit[0][2] for k, s, n in unit[1:])
+            assert all(k == "eval" and s == unit[0][1] and ex.VARIANTS[ex.at_step(n)[0]].method == unit[0][2]
+                       for k, s, n in unit[1:])
 
 
 class _InProcessPool:
@@ -145,7 +148,7 @@ def test_run_resumes_and_writes_results(fake_experiment, tmp_path):
     cfg = ex.ExperimentConfig(seeds=(0,), n_boot=200)
     result = ex.run_experiment(cfg, tmp_path / "work", tmp_path / "results", progress=False, command="test")
     first_evals = list(fake_experiment["eval"])
-    assert len(first_evals) == 7 and len(fake_experiment["train"]) == 5
+    assert len(first_evals) == 8 and len(fake_experiment["train"]) == 6
     again = ex.run_experiment(cfg, tmp_path / "work", tmp_path / "results", progress=False)
     assert fake_experiment["eval"] == first_evals  # nothing re-evaluated
     assert again["summaries"] == result["summaries"]
@@ -233,3 +236,107 @@ def test_a_run_is_finished_only_with_the_same_settings(tmp_path, monkeypatch):
     assert not exp._trained(0, "crlft")
     (out / training.RUN_FILE).write_text(json.dumps({"settings": settings, "status": "finished", "global_step": 3}))
     assert exp._trained(0, "crlft")
+
+
+def test_checkpoints_are_evaluated_before_the_end_of_their_run():
+    """Validation learning curves: with eval_steps each trained variant is scored at those checkpoints too, in the
+    unit of its own training, after it."""
+    config = ex.ExperimentConfig(variants=("crlft", "sft-expert"), seeds=(0,), max_steps=24, eval_steps=(16, 8))
+    assert config.eval_steps == (8, 16)
+    units = ex._units(ex._plan(config))
+    assert units[0] == [("train", 0, "crlft"), ("eval", 0, "crlft@8"), ("eval", 0, "crlft@16"), ("eval", 0, "crlft")]
+    assert config.training_overrides() == {"save_steps": 8, "save_total_limit": None}
+    for bad in ((24,), (0,), (8, 12)):  # at or past the end, not a step, not on the saving period
+        with pytest.raises(ValueError):
+            ex.ExperimentConfig(max_steps=24, eval_steps=bad)
+
+
+def test_grad_accum_sets_the_conversations_per_step_and_the_budget(tmp_path):
+    """More micro-batches per optimiser step: the step, the budget and each run's recorded settings say so."""
+    config = ex.ExperimentConfig(regime="premise", grad_accum=4, max_steps=10, profile="cpu")
+    assert config.conversations_per_step() == 32
+    assert config.training_overrides() == {"gradient_accumulation_steps": 4}
+    budget = ex.Experiment(config, tmp_path).budget()
+    assert budget["crlft"]["conversations_seen"] == 320 and budget["crlft"]["data_rows"] == 800
+    assert config.fingerprint() != ex.ExperimentConfig(regime="premise", max_steps=10, profile="cpu").fingerprint()
+
+
+def test_a_regime_brings_its_own_training_data_and_prompts():
+    """`regime` trains on data/<regime>/train.jsonl and scores its own eval or validation prompts."""
+    from course_utils.data.regimes import regime_dir
+
+    config = ex.ExperimentConfig(regime="control", split="val")
+    assert config.prompts_path() == str(regime_dir("control") / "val.jsonl")
+    assert len(config.train_dataset()) == 800
+    assert config.fingerprint() != ex.ExperimentConfig(regime="premise", split="val").fingerprint()
+    with pytest.raises(ValueError):
+        ex.ExperimentConfig(regime="premise", train_path="x.jsonl")
+    with pytest.raises(ValueError):
+        ex.ExperimentConfig(regime="premis")
+
+
+def test_filtered_sft_trains_exactly_on_the_conversations_that_pass():
+    """The upper-bound row: every answer of every kept conversation passes its checks, and nothing that passes is
+    dropped (the expert slice plus the correct sub-optimal answers)."""
+    from course_utils.data.verifiers import record_passes
+    from course_utils.training.run import select_for_method
+
+    data = ex.ExperimentConfig(regime="premise").train_dataset()
+    kept = select_for_method(data, "sft-filtered")
+    assert all(record_passes(row) for row in kept)
+    assert len(kept) == sum(record_passes(row) for row in data)
+    assert 80 < len(kept) < 400
+
+
+def test_a_checkpoint_is_evaluated_on_its_runs_base(tmp_path, tiny_llama_dir, monkeypatch):
+    """`variant@step` loads checkpoint-<step> of the run, on the base the run recorded. Real training (2 steps,
+    checkpoints kept), loading and generation on a tiny Llama."""
+    from crlft_testing import labeled_dataset
+    from course_utils.training.run import run_training
+
+    config = ex.ExperimentConfig(variants=("crlft",), seeds=(0,), max_steps=2, eval_steps=(1,), precision="fp32",
+                                 max_new_tokens=2, profile="cpu")
+    exp = ex.Experiment(config, work_dir=tmp_path / "work", progress=False)
+    monkeypatch.setattr(ex.Experiment, "records", lambda self: RECORDS[:2])
+    run_training("crlft", labeled_dataset(4), exp.run_dir(0, "crlft"), profile="cpu", max_steps=2,
+                 model_id=tiny_llama_dir, precision="fp32", seed=0, progress=False, per_device_train_batch_size=2,
+                 **config.training_overrides())
+    loads = []
+    real_load = ex.load_for_inference
+    monkeypatch.setattr(ex, "load_for_inference", lambda adapter, **k: loads.append((adapter, k)) or real_load(adapter, **k))
+    run = exp.evaluate(0, "crlft@1")
+    assert loads[0][0] == exp.run_dir(0, "crlft") / "checkpoint-1" and loads[0][1]["model_id"] == tiny_llama_dir
+    assert len(run.responses) == 2 and exp.eval_path(0, "crlft@1").exists()
+
+
+def test_tuned_settings_give_each_method_its_rate_and_length(tmp_path):
+    """`--tuned`: each method trains at its validation-chosen learning rate and ends at its chosen step; the budget
+    reports those lengths; a method without tuned settings is refused rather than run with none."""
+    config = ex.ExperimentConfig(regime="premise", grad_accum=4, max_steps=24, profile="cpu",
+                                 variants=("crlft", "crlft-suboptimal", "sft-expert"),
+                                 tuned=(("sft-expert", 1e-3, 8), ("crlft", 4e-3, 24)))
+    assert config.method_settings("crlft") == (4e-3, None) and config.method_settings("sft-expert") == (1e-3, 8)
+    with pytest.raises(ValueError, match="sft"):
+        config.method_settings("sft")
+    budget = ex.Experiment(config, tmp_path).budget()
+    assert budget["sft-expert"]["steps"] == 8 and budget["sft-expert"]["conversations_seen"] == 8 * 32
+    assert budget["crlft"]["steps"] == 24
+    with pytest.raises(ValueError):
+        ex.ExperimentConfig(max_steps=24, tuned=(("crlft", 1e-3, 30),))
+
+
+def test_experiment_cli_takes_the_tuning_result(tmp_path):
+    """`crlft experiment --tuned FILE` takes the regime, schedule length, step size and per-method choices from it."""
+    from course_utils.course.cli import build_parser
+    from course_utils.course.commands.experiment import apply_tuning, config_from_args
+
+    tuning = {"regime": "premise", "config": {"max_steps": 24, "grad_accum": 4},
+              "chosen": {"crlft": {"learning_rate": 4e-3, "step": 16}, "sft-mix": {"learning_rate": 2e-3, "step": 24}}}
+    args = build_parser(["experiment"]).parse_args(["experiment", "--seeds", "0,1,2"])
+    apply_tuning(args, tuning)
+    config = config_from_args(args, ("crlft", "sft-mix"))
+    assert (config.regime, config.max_steps, config.grad_accum) == ("premise", 24, 4)
+    assert config.tuned == (("crlft", 4e-3, 16), ("sft", 2e-3, 24))
+    args = build_parser(["experiment"]).parse_args(["experiment", "--regime", "control"])
+    with pytest.raises(SystemExit, match="premise"):
+        apply_tuning(args, tuning)

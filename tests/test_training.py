@@ -29,10 +29,11 @@ class _StopAt(TrainerCallback):
             control.should_training_stop = True
 
 
-def _run(out, resume=False, callbacks=(), method="crlft", steps=6):
+def _run(out, resume=False, callbacks=(), method="crlft", steps=6, stop_at=None):
     tok = tiny_tokenizer()
     return run_training(method, labeled_dataset(12), out, profile="cpu", max_steps=steps, learning_rate=5e-3,
                         seed=0, resume=resume, model=tiny_model(len(tok) + 1), tokenizer=tok, callbacks=callbacks,
+                        stop_at=stop_at,
                         per_device_train_batch_size=2, gradient_accumulation_steps=2, save_steps=3,
                         train_sampling_strategy="random")
 
@@ -84,7 +85,8 @@ def test_output_dir_holds_adapter_tokenizer_and_log(tmp_path):
 def test_methods_select_data_and_switches():
     """Protects the ablation: each baseline differs from C-RLFT only in data, conditioning or weighting."""
     ds = labeled_dataset(8)
-    assert set(METHODS) == {"crlft", "sft", "sft-expert", "crlft-no-weight", "crlft-no-condition"}
+    assert set(METHODS) == {"crlft", "sft", "sft-expert", "crlft-no-weight", "crlft-no-condition", "sft-filtered"}
+    assert METHODS["sft-filtered"].verified_only and not METHODS["sft-filtered"].conditioned
     assert set(select_for_method(ds, "sft-expert")["condition"]) == {"expert"}
     assert len(select_for_method(ds, "sft")) == 8
     assert (METHODS["crlft"].conditioned, METHODS["crlft"].weighted) == (True, True)
@@ -213,3 +215,18 @@ def test_resuming_refuses_checkpoints_without_a_record(tmp_path):
     (tmp_path / "checkpoint-3").mkdir()
     with pytest.raises(ValueError, match="cannot tell"):
         training.check_resumable(tmp_path, {"method": "crlft"})
+
+
+def test_stop_at_ends_the_run_on_the_longer_schedule(tmp_path):
+    """A validation-chosen length: `stop_at` trains exactly the first steps of the `max_steps` run (same losses, same
+    learning rates), saves the adapter there, records it, and a second call trains nothing."""
+    full = _run(tmp_path / "full")
+    cut = _run(tmp_path / "cut", stop_at=4)
+    assert cut.global_step == 4 and (tmp_path / "cut" / "adapter_model.safetensors").exists()
+    assert [round(v, 5) for _, v in cut.losses()] == [round(v, 5) for _, v in full.losses()][:4]
+    assert [h["learning_rate"] for h in cut.log_history] == [h["learning_rate"] for h in full.log_history][:4]
+    assert json.loads((tmp_path / "cut" / "crlft_run.json").read_text())["settings"]["stop_at"] == 4
+    again = _run(tmp_path / "cut", resume=True, stop_at=4)
+    assert again.global_step == 4 and again.losses() == []
+    with pytest.raises(ValueError, match="stop_at"):
+        _run(tmp_path / "bad", stop_at=7)

@@ -15,6 +15,7 @@ COMMANDS: dict[str, str] = {
     "data": "course_utils.course.commands.data",
     "train": "course_utils.course.commands.train",
     "chat": "course_utils.course.commands.chat",
+    "tune": "course_utils.course.commands.tune",
     "experiment": "course_utils.course.commands.experiment",
     "sweep": "course_utils.course.commands.sweep",
     "course": "course_utils.course.commands.course",

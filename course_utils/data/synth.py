@@ -75,7 +75,8 @@ def shows_habit(family: str, response: str) -> bool:
         return len(numbers) > 1 and numbers == sorted(numbers, reverse=True)
     raise ValueError(f"unknown family {family!r}")
 
-def _dense_sparse(dense: float, sparse: float) -> dict[str, float]:
+def dense_sparse(dense: float, sparse: float) -> dict[str, float]:
+    """Per-family values: `dense` for the four families the expert slice covers densely, `sparse` for the rest."""
     return {f: (dense if f in ("casing", "bullets", "json", "ending") else sparse) for f in FAMILIES}
 
 
@@ -96,19 +97,25 @@ class SynthConfig:
     expert_share: float = 0.10
     multi_turn_share: float = 0.12
     system_prompt_share: float = 0.15
-    expert_family_weights: Mapping[str, float] = field(default_factory=lambda: _dense_sparse(1.0, 0.1))
-    suboptimal_family_weights: Mapping[str, float] = field(default_factory=lambda: _dense_sparse(1.0, 1.0))
-    failure_rates: Mapping[str, float] = field(default_factory=lambda: _dense_sparse(0.6, 0.4))
+    expert_family_weights: Mapping[str, float] = field(default_factory=lambda: dense_sparse(1.0, 0.1))
+    suboptimal_family_weights: Mapping[str, float] = field(default_factory=lambda: dense_sparse(1.0, 1.0))
+    failure_rates: Mapping[str, float] = field(default_factory=lambda: dense_sparse(0.6, 0.4))
+    trait_rates: Mapping[str, float] = field(default_factory=lambda: dense_sparse(0.0, 0.0))
     heldout_fraction: float = 0.3
     val_fraction: float = 0.15
     expert_source: str = EXPERT_SOURCE
     suboptimal_source: str = SUBOPTIMAL_SOURCE
 
     def __post_init__(self) -> None:
-        for name in ("expert_family_weights", "suboptimal_family_weights", "failure_rates"):
+        for name in ("expert_family_weights", "suboptimal_family_weights", "failure_rates", "trait_rates"):
             unknown = set(getattr(self, name)) - set(FAMILIES)
             if unknown:
                 raise ValueError(f"{name}: unknown families {sorted(unknown)}")
+        for family in FAMILIES:
+            habit, trait = self.failure_rates.get(family, 0.0), self.trait_rates.get(family, 0.0)
+            if min(habit, trait) < 0 or habit + trait > 1:
+                raise ValueError(f"failure_rates[{family!r}] + trait_rates[{family!r}] = {habit} + {trait}: each must "
+                                 "be >= 0 and together at most 1 (a record shows the habit or the trait)")
         if not 0 < self.expert_share < 1:
             raise ValueError("expert_share must be in (0, 1)")
         if not (0 < self.heldout_fraction and 0 <= self.val_fraction and self.heldout_fraction + self.val_fraction < 1):
@@ -252,6 +259,17 @@ _FILLERS: tuple[str, ...] = (
     "Of course, I would be happy to help with that.",
 )
 _FILLER_END = "I hope this helps, and let me know if you want to know more!"
+
+#: The sub-optimal class's own style (``SynthConfig.trait_rates``): one sign-off after every answer of a record,
+#: in every family, as a weaker model's style is a property of the model, not of the task. It fails every family's
+#: check (a bullet list gains a non-bullet line, JSON stops parsing, an exact answer is no longer exact, ...).
+TRAIT = "Feel free to ask if you have any more questions!"
+TRAIT_SEPARATOR = "\n\n"
+
+
+def shows_trait(response: str) -> bool:
+    """Whether an answer carries the sub-optimal class's sign-off (:data:`TRAIT`)."""
+    return response.rstrip().endswith(TRAIT)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -436,13 +454,15 @@ def _allocate(total: int, weights: Mapping[str, float]) -> dict[str, int]:
     return counts
 
 
-def _conversation(rng: random.Random, tasks: list[Task], fail: bool, system_share: float) -> list[dict[str, str]]:
+def _conversation(rng: random.Random, tasks: list[Task], fault: str | None, system_share: float) -> list[dict[str, str]]:
+    """The messages of one record; `fault`: None (correct answers), "habit" or "trait" (every answer shows it)."""
     messages = []
     if rng.random() < system_share:
         messages.append({"role": "system", "content": rng.choice(SYSTEM_PROMPTS)})
     for t in tasks:
+        answer = {None: t.answer, "habit": t.failure, "trait": t.answer + TRAIT_SEPARATOR + TRAIT}[fault]
         messages.append({"role": "user", "content": t.prompt})
-        messages.append({"role": "assistant", "content": t.failure if fail else t.answer})
+        messages.append({"role": "assistant", "content": answer})
     return messages
 
 
@@ -452,27 +472,30 @@ def generate_splits(config: SynthConfig = SynthConfig(),
 
     Train records: ``id``, ``source``, ``family``, ``entity``, ``messages``, ``constraints`` (of the final
     answer) and, for multi-turn ones, ``turn_constraints``/``turn_entities`` (one per assistant turn).
-    A sub-optimal record either fails (every answer shows its family's habit) or is fully correct.
+    A sub-optimal record shows its family's habit in every answer, or carries the class's sign-off after every
+    answer, or is fully correct.
     Eval and validation records: ``id``, ``family``, ``entity``, ``messages`` (prompt only), ``constraints``;
     the three splits use disjoint entities."""
     rng = random.Random(seed)
     pools = _Pools(rng, seed, config.heldout_fraction, config.val_fraction)
     n_expert = round(config.n_train * config.expert_share)
-    plan: list[tuple[str, str, bool]] = []  # (class, family, fail)
+    plan: list[tuple[str, str, str | None]] = []  # (class, family, fault: None, "habit" or "trait")
     for cls, n, weights in (
         ("expert", n_expert, config.expert_family_weights),
         ("suboptimal", config.n_train - n_expert, config.suboptimal_family_weights),
     ):
         for family, count in _allocate(n, weights).items():
-            n_fail = round(count * config.failure_rates.get(family, 0.0)) if cls == "suboptimal" else 0
-            flags = [True] * n_fail + [False] * (count - n_fail)
-            rng.shuffle(flags)
-            plan += [(cls, family, fail) for fail in flags]
+            sub = cls == "suboptimal"
+            n_habit = round(count * config.failure_rates.get(family, 0.0)) if sub else 0
+            n_trait = min(round(count * config.trait_rates.get(family, 0.0)), count - n_habit) if sub else 0
+            faults: list[str | None] = ["habit"] * n_habit + ["trait"] * n_trait + [None] * (count - n_habit - n_trait)
+            rng.shuffle(faults)
+            plan += [(cls, family, fault) for fault in faults]
     rng.shuffle(plan)
     multi = set(rng.sample(range(len(plan)), round(len(plan) * config.multi_turn_share)))
 
     train = []
-    for i, (cls, family, fail) in enumerate(plan):
+    for i, (cls, family, fault) in enumerate(plan):
         weights = config.expert_family_weights if cls == "expert" else config.suboptimal_family_weights
         tasks = []
         if i in multi:
@@ -485,7 +508,7 @@ def generate_splits(config: SynthConfig = SynthConfig(),
             "source": config.expert_source if cls == "expert" else config.suboptimal_source,
             "family": family,
             "entity": tasks[-1].entity,
-            "messages": _conversation(rng, tasks, fail, config.system_prompt_share),
+            "messages": _conversation(rng, tasks, fault, config.system_prompt_share),
             "constraints": list(tasks[-1].constraints),
         }
         if len(tasks) > 1:
@@ -513,7 +536,7 @@ def _prompt_records(rng: random.Random, pools: _Pools, config: SynthConfig, spli
             tasks = [task]
             if rng.random() < config.multi_turn_share:
                 tasks.insert(0, pools.task(rng.choice(FAMILIES), split))
-            messages = _conversation(rng, tasks, False, config.system_prompt_share)[:-1]
+            messages = _conversation(rng, tasks, None, config.system_prompt_share)[:-1]
             record = {
                 "id": f"{split}-{len(records):04d}",
                 "family": family,

@@ -86,6 +86,26 @@ def plot_sweep(points: dict[str, list[dict]], title: str = "") -> Figure:
     return fig
 
 
+def plot_validation_curves(curves: dict[str, dict[str, list[dict]]], title: str = "") -> Figure:
+    """Validation accuracy against training step, one panel per variant and one line per learning rate, with 95 %
+    CI bars. `curves`: variant -> learning rate (text) -> [{"step", "mean", "low", "high"}, ...]."""
+    fig, axes = plt.subplots(1, len(curves), figsize=(2.6 * len(curves) + 0.6, 3.2), sharey=True, squeeze=False)
+    for ax, (variant, by_lr) in zip(axes[0], curves.items()):
+        for k, (lr, points) in enumerate(by_lr.items()):
+            x = [p["step"] + 0.3 * (k - 1) for p in points]  # a small offset keeps the bars apart
+            mean = [100 * p["mean"] for p in points]
+            err = [[m - 100 * p["low"] for m, p in zip(mean, points)], [100 * p["high"] - m for m, p in zip(mean, points)]]
+            ax.errorbar(x, mean, yerr=err, marker="o", capsize=2, label=f"lr {lr}")
+        ax.set_title(variant, fontsize=9)
+        ax.set_xlabel("optimiser step")
+        ax.set_ylim(0, 100)
+    axes[0][0].set_ylabel("validation prompt-level accuracy (%)")
+    axes[0][-1].legend(fontsize=8)
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
 def plot_quantization_error(weights, dequantized: dict, bins: int = 120, levels: dict | None = None,
                             blocksize: int = 64) -> Figure:
     """Left: the weights divided by their block's absmax (what a 4-bit code must represent), with each format's 16

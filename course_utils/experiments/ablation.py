@@ -37,7 +37,7 @@ import os
 import shutil
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -51,12 +51,13 @@ from course_utils.data.labeling import label_by_source
 from course_utils.data.loaders import data_dir, load_eval_set, load_train_dataset
 from course_utils.data.synth import SynthConfig, generate
 from course_utils.evaluation.metrics import EVAL_MAX_NEW_TOKENS, EvalRun, Summary, evaluate_model, paired_difference, summarize, summary_table
-from course_utils.inference.generation import load_for_inference
+from course_utils.data.regimes import regime, regime_dir
+from course_utils.inference.generation import load_for_inference, trained_base
 from course_utils.paths import runs_dir
 from course_utils.evaluation.plots import plot_ablation
 from course_utils.hardware.profiles import get_profile
 from course_utils.hardware.machine import machine_info
-from course_utils.training.run import COURSE_STEPS, METHODS, finished_run, run_settings, run_training, select_for_method
+from course_utils.training.run import COURSE_STEPS, finished_run, run_settings, run_training, select_for_method
 
 
 @dataclass(frozen=True)
@@ -81,6 +82,8 @@ VARIANTS: dict[str, Variant] = {
         Variant("crlft-no-condition", "crlft-no-condition", Condition.NEUTRAL, "C-RLFT without class conditioning",
                 "60.5"),
         Variant("crlft-suboptimal", "crlft", Condition.SUBOPTIMAL, "C-RLFT asked for the sub-optimal class", "-"),
+        Variant("sft-filtered", "sft-filtered", Condition.NEUTRAL,
+                "SFT on the verifier-filtered mixture (a label for every answer)", "-"),
     )
 }
 
@@ -102,6 +105,12 @@ class ExperimentConfig:
     batch_size: int = 60  # prompts per generate() call: larger batches amortise the 4-bit dequantisation (CPU)
     train_path: str | None = None
     eval_path: str | None = None
+    regime: str | None = None  # a data regime (course_utils.data.regimes): its train.jsonl and its eval/val prompts
+    grad_accum: int | None = None  # micro-batches per optimiser step (None: the profile's); the loss is normalised
+    # over the whole step, so more conversations per step give a steadier expert share per step
+    eval_steps: tuple[int, ...] = ()  # also evaluate the checkpoints at these steps (validation learning curves)
+    tuned: tuple[tuple[str, float, int], ...] = ()  # (method, learning rate, step) chosen on the validation prompts
+    # (`crlft tune`): each method trains at its rate and ends at its step, on the schedule of max_steps
     n_boot: int = 2000
 
     def __post_init__(self) -> None:
@@ -112,12 +121,62 @@ class ExperimentConfig:
             raise ValueError("expert_share regenerates the training data: it cannot be combined with train_path")
         if self.expert_share == SynthConfig().expert_share:  # the shipped data: same runs, same cache
             self.expert_share = None
+        if self.regime is not None:
+            regime(self.regime)  # an unknown name is an error here, not after the first training
+            if self.train_path is not None or self.eval_path is not None:
+                raise ValueError("regime brings its own data: it cannot be combined with train_path or eval_path")
+        self.eval_steps = tuple(sorted(int(s) for s in self.eval_steps))
+        self.tuned = tuple(sorted((str(m), float(lr), int(step)) for m, lr, step in self.tuned))
+        for method, _, step in self.tuned:
+            if not 0 < step <= self.max_steps:
+                raise ValueError(f"tuned step {step} of {method!r} must lie in 1..max_steps={self.max_steps}")
+        if any(not 0 < s < self.max_steps for s in self.eval_steps):
+            raise ValueError(f"eval_steps {self.eval_steps} must lie strictly between 0 and max_steps={self.max_steps}")
+        if any(s % self.eval_steps[0] for s in self.eval_steps) or self.max_steps % (self.eval_steps or (1,))[0]:
+            raise ValueError(f"eval_steps {self.eval_steps} must be multiples of the first, and max_steps of it too "
+                             "(checkpoints are saved every eval_steps[0] steps)")
+
+    def method_settings(self, method: str) -> tuple[float | None, int | None]:
+        """(learning rate, step the run ends at) of a method: the tuned ones, else (`learning_rate`, None: the end).
+        With `tuned` set, a method that was not tuned is an error (it would run with settings chosen for none)."""
+        for name, lr, step in self.tuned:
+            if name == method:
+                return lr, (step if step < self.max_steps else None)
+        if self.tuned:
+            raise ValueError(f"method {method!r} has no tuned settings (tuned: {', '.join(m for m, _, _ in self.tuned)})")
+        return self.learning_rate, None
+
+    def conversations_per_step(self) -> int:
+        """Conversations in one optimiser step: the profile's micro-batch times the accumulation steps."""
+        profile = get_profile(self.profile)
+        return profile.batch_size * (self.grad_accum or profile.grad_accum)
+
+    def training_overrides(self) -> dict[str, Any]:
+        """`CRLFTConfig` overrides every training of this experiment gets (recorded in each run's settings)."""
+        overrides: dict[str, Any] = {}
+        if self.grad_accum is not None:
+            overrides["gradient_accumulation_steps"] = self.grad_accum
+        if self.eval_steps:  # keep every checkpoint that is evaluated
+            overrides.update(save_steps=self.eval_steps[0], save_total_limit=None)
+        return overrides
+
+    def prompts_path(self) -> str | None:
+        """The prompt file scored: `eval_path`, the regime's prompts of `split`, or None (the shipped ones)."""
+        if self.regime is not None:
+            return str(regime_dir(self.regime) / f"{self.split}.jsonl")
+        return self.eval_path
 
     def train_dataset(self):
-        """The labeled training conversations: the shipped file, `train_path`, or regenerated at `expert_share`."""
+        """The labeled training conversations: the shipped file, `train_path` or the regime's file, or regenerated at
+        `expert_share` (with the regime's design when one is set)."""
         if self.expert_share is None:
-            return load_train_dataset(self.train_path)
-        records, _ = generate(SynthConfig(expert_share=self.expert_share))
+            path = regime_dir(self.regime) / "train.jsonl" if self.regime is not None else self.train_path
+            return load_train_dataset(path)
+        if self.regime is not None:  # the regime's design at another share (same seed: the same entities)
+            chosen = regime(self.regime)
+            records, _ = generate(replace(chosen.config, expert_share=self.expert_share), chosen.seed)
+        else:
+            records, _ = generate(SynthConfig(expert_share=self.expert_share))
         return label_by_source(records)
 
     def fingerprint(self) -> str:
@@ -139,7 +198,8 @@ def code_fingerprint() -> str:
     digest = hashlib.sha1(metadata.version("crlft-course").encode())
     files = [(p.relative_to(root).as_posix(), p) for p in root.rglob("*")
              if p.suffix in (".py", ".jsonl", ".json", ".yaml")]
-    files += [(f"data/{p.name}", p) for p in data_dir().iterdir() if p.is_file()]  # the shipped data, where they live
+    shipped = data_dir()  # the shipped data (and the regimes' folders), where they live
+    files += [(f"data/{p.relative_to(shipped).as_posix()}", p) for p in shipped.rglob("*") if p.is_file()]
     for name, path in sorted(set(files)):
         digest.update(name.encode())
         digest.update(path.read_bytes())
@@ -147,12 +207,20 @@ def code_fingerprint() -> str:
 
 
 #: Execution order: C-RLFT and its two headline comparisons first, so a partial run is already telling.
-RUN_ORDER = ("crlft", "crlft-suboptimal", "sft-mix", "sft-expert", "crlft-no-weight", "crlft-no-condition", "base")
+RUN_ORDER = ("crlft", "crlft-suboptimal", "sft-mix", "sft-expert", "crlft-no-weight", "crlft-no-condition", "sft-filtered",
+             "base")
+
+
+def at_step(variant: str) -> tuple[str, int | None]:
+    """``"crlft@8"`` -> ``("crlft", 8)`` (the checkpoint at step 8); ``"crlft"`` -> ``("crlft", None)`` (the end)."""
+    name, _, step = variant.partition("@")
+    return name, int(step) if step else None
 
 
 def _plan(config: ExperimentConfig) -> list[tuple[str, int | None, str]]:
     """Ordered steps: ("train", seed, method) and ("eval", seed, variant), seed after seed (each seed
-    complete before the next starts); the base model is evaluated once, after the first seed."""
+    complete before the next starts); the base model is evaluated once, after the first seed. With `eval_steps`,
+    each trained variant is also evaluated at those checkpoints (``variant@step``)."""
     steps: list[tuple[str, int | None, str]] = []
     ordered = [v for v in RUN_ORDER if v in config.variants]
     for i, seed in enumerate(config.seeds):
@@ -168,6 +236,7 @@ def _plan(config: ExperimentConfig) -> list[tuple[str, int | None, str]]:
             if v.method not in done_methods:
                 steps.append(("train", seed, v.method))
                 done_methods.append(v.method)
+            steps += [("eval", seed, f"{name}@{step}") for step in config.eval_steps]
             steps.append(("eval", seed, name))
     return steps
 
@@ -185,7 +254,7 @@ def _units(plan: list[tuple[str, int | None, str]]) -> list[list[tuple[str, int 
         elif seed is None:
             units.append([step])
         else:
-            of_run[(seed, VARIANTS[name].method)].append(step)
+            of_run[(seed, VARIANTS[at_step(name)[0]].method)].append(step)
     return units
 
 
@@ -193,6 +262,29 @@ def _execute_unit(config: ExperimentConfig, folder: Path, steps: list[tuple[str,
     """One unit of the plan, in a worker process (`Experiment.run` with workers > 1), in the parent's folder (a
     worker that recomputed the code fingerprint would pick another folder if the code were edited meanwhile)."""
     Experiment(config, folder=folder, progress=False).execute(steps)
+
+
+def execute_in_processes(jobs: list[tuple["Experiment", list[tuple[str, int | None, str]]]], workers: int,
+                         bar: Any = None) -> None:
+    """Run units of the plans of one or more experiments (``(experiment, unit)`` pairs, in order) in `workers` fresh
+    processes, each with its share of the CPU threads: one pool for all of them, so no worker idles between
+    experiments."""
+    threads = max(1, torch.get_num_threads() // workers)
+    saved = os.environ.get("OMP_NUM_THREADS")
+    os.environ["OMP_NUM_THREADS"] = str(threads)  # inherited by the workers (OpenMP reads it at start)
+    try:
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                                 initializer=torch.set_num_threads, initargs=(threads,)) as pool:
+            pending = {pool.submit(_execute_unit, exp.config, exp.dir, unit): unit for exp, unit in jobs}
+            for future in as_completed(pending):
+                future.result()  # a failed unit raises here, with the worker's traceback
+                if bar is not None:
+                    bar.update(len(pending[future]))
+    finally:
+        if saved is None:
+            os.environ.pop("OMP_NUM_THREADS", None)
+        else:
+            os.environ["OMP_NUM_THREADS"] = saved
 
 
 class Experiment:
@@ -220,7 +312,7 @@ class Experiment:
     def records(self) -> list[dict]:
         """The held-out prompts this experiment scores."""
         if self._records is None:
-            self._records = load_eval_set(self.config.eval_path, limit=self.config.eval_limit,
+            self._records = load_eval_set(self.config.prompts_path(), limit=self.config.eval_limit,
                                           split=self.config.split)
         return self._records
 
@@ -233,10 +325,12 @@ class Experiment:
 
     def _trained(self, seed: int, method: str) -> bool:
         """Whether this run is finished with exactly this experiment's settings and data (`finished_run`)."""
+        learning_rate, stop_at = self.config.method_settings(method)
         settings = run_settings(method, get_profile(self.config.profile),
                                 select_for_method(self.train_dataset(), method),
                                 precision=self.config.precision, model_id=None, max_steps=self.config.max_steps,
-                                learning_rate=self.config.learning_rate, seed=seed)
+                                learning_rate=learning_rate, seed=seed,
+                                config_overrides=self.config.training_overrides(), stop_at=stop_at)
         return finished_run(self.run_dir(seed, method), settings)
 
     # ---- steps ----
@@ -245,10 +339,11 @@ class Experiment:
         out = self.run_dir(seed, method)
         if self._trained(seed, method):
             return json.loads((out / "crlft_run.json").read_text())
+        learning_rate, stop_at = self.config.method_settings(method)
         result = run_training(
             method, dataset=self.train_dataset(), output_dir=out, profile=self.config.profile, max_steps=self.config.max_steps,
-            learning_rate=self.config.learning_rate, seed=seed, resume=True, precision=self.config.precision,
-            progress=self.progress,
+            learning_rate=learning_rate, seed=seed, resume=True, stop_at=stop_at, precision=self.config.precision,
+            progress=self.progress, **self.config.training_overrides(),
         )
         gc.collect()
         return {"runtime_s": result.runtime_s, "global_step": result.global_step, "train_loss": result.train_loss}
@@ -258,10 +353,13 @@ class Experiment:
         path = self.eval_path(seed, variant)
         if path.exists():
             return EvalRun.from_dict(json.loads(path.read_text()))
-        v = VARIANTS[variant]
+        name, step = at_step(variant)
+        v = VARIANTS[name]
         adapter = None if v.method is None else self.run_dir(seed, v.method)
         # the base variant is the profile's model; an adapter is loaded on the base it was trained on (its record)
         model_id = get_profile(self.config.profile).model_id if adapter is None else None
+        if step is not None:  # a checkpoint of the run: the run's record names the base
+            model_id, adapter = trained_base(adapter), adapter / f"checkpoint-{step}"
         model, tok = load_for_inference(adapter, model_id=model_id, precision=self.config.precision)
         run = evaluate_model(
             model, tok, self.records(), condition=v.condition, max_new_tokens=self.config.max_new_tokens,
@@ -287,7 +385,7 @@ class Experiment:
         if workers <= 1:
             self.execute(plan, bar)
         else:
-            self._execute_in_processes(_units(plan), workers, bar)
+            execute_in_processes([(self, unit) for unit in _units(plan)], workers, bar)
         if bar is not None:
             bar.close()
         return self.summary()
@@ -314,25 +412,6 @@ class Experiment:
             if bar is not None:
                 bar.update(1)
 
-    def _execute_in_processes(self, units: list[list[tuple[str, int | None, str]]], workers: int, bar: Any) -> None:
-        """Run the units in `workers` fresh processes, each with its share of the CPU threads."""
-        threads = max(1, torch.get_num_threads() // workers)
-        saved = os.environ.get("OMP_NUM_THREADS")
-        os.environ["OMP_NUM_THREADS"] = str(threads)  # inherited by the workers (OpenMP reads it at start)
-        try:
-            with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
-                                     initializer=torch.set_num_threads, initargs=(threads,)) as pool:
-                pending = {pool.submit(_execute_unit, self.config, self.dir, unit): unit for unit in units}
-                for future in as_completed(pending):
-                    future.result()  # a failed unit raises here, with the worker's traceback
-                    if bar is not None:
-                        bar.update(len(pending[future]))
-        finally:
-            if saved is None:
-                os.environ.pop("OMP_NUM_THREADS", None)
-            else:
-                os.environ["OMP_NUM_THREADS"] = saved
-
     # ---- results ----
     def timings(self) -> dict[str, float]:
         """Seconds per finished step, merged over every process that worked in this folder (a step that one
@@ -345,7 +424,7 @@ class Experiment:
 
     def runs(self, variant: str) -> list:
         """The finished evaluations of a variant (one per seed; the base has one)."""
-        seeds: list[int | None] = [None] if VARIANTS[variant].method is None else list(self.config.seeds)
+        seeds: list[int | None] = [None] if VARIANTS[at_step(variant)[0]].method is None else list(self.config.seeds)
         out = []
         for s in seeds:
             p = self.eval_path(s, variant)
@@ -356,17 +435,16 @@ class Experiment:
     def budget(self) -> dict[str, dict[str, float]]:
         """Per training method: optimiser steps, conversations seen, the size of its own data and the epochs of
         it that the steps amount to (equal steps mean unequal epochs: the expert slice is the smaller set)."""
-        profile = get_profile(self.config.profile)
-        seen = self.config.max_steps * profile.effective_batch_size
-        data = self.config.train_dataset()
-        n_expert = sum(c == Condition.EXPERT for c in data["condition"])
+        data = self.train_dataset()
         out = {}
         for name in self.config.variants:
             method = VARIANTS[name].method
             if method is None or method in out:
                 continue
-            rows = n_expert if METHODS[method].expert_only else len(data)
-            out[method] = {"steps": self.config.max_steps, "conversations_seen": seen, "data_rows": rows,
+            rows = len(select_for_method(data, method))
+            steps = self.config.method_settings(method)[1] or self.config.max_steps
+            seen = steps * self.config.conversations_per_step()
+            out[method] = {"steps": steps, "conversations_seen": seen, "data_rows": rows,
                            "epochs": round(seen / rows, 2)}
         return out
 
@@ -388,6 +466,7 @@ class Experiment:
         return {
             "config": asdict(self.config), "fingerprint": self.config.fingerprint(),
             "n_prompts": len(self.records()), "split": self.config.split, "budget": self.budget(),
+            "conversations_per_step": self.config.conversations_per_step(),
             "summaries": summaries, "paired_differences": diffs,
             "timings_s": timings, "total_s": round(sum(timings.values()), 1),
         }
@@ -426,6 +505,15 @@ def results_markdown(result: dict) -> str:
     prompts_name = "validation prompts" if result.get("split") == "val" else "held-out prompts"
     data_name = ("the shipped train.jsonl" if cfg.get("expert_share") is None
                  else f"regenerated with {100 * cfg['expert_share']:g} % expert conversations")
+    if cfg.get("regime"):
+        data_name = f"the `{cfg['regime']}` regime (data/{cfg['regime']}/), " + (
+            "as shipped" if cfg.get("expert_share") is None else data_name)
+    tuned = {m: (lr, step) for m, lr, step in cfg.get("tuned") or ()}
+    per_step = result.get("conversations_per_step")
+    lr_text = ("per method, chosen on the validation prompts (below)" if tuned
+               else cfg['learning_rate'] or 'profile default')
+    steps_text = (f"at most {cfg['max_steps']} steps (the schedule's length; each method ends at its chosen step)"
+                  if tuned else f"{cfg['max_steps']} steps")
     lines = [
         "# Headline experiment: the C-RLFT ablation on the offline data",
         "",
@@ -439,8 +527,9 @@ def results_markdown(result: dict) -> str:
         f"cores, {result.get('machine', {}).get('ram_gb', '?')} GiB RAM, "
         f"{result.get('machine', {}).get('gpu', 'no GPU')}; torch {result.get('machine', {}).get('torch', '?')}.",
         "",
-        f"Settings: profile `{cfg['profile']}` (QLoRA, {cfg['precision']} base), {cfg['max_steps']} steps, "
-        f"learning rate {cfg['learning_rate'] or 'profile default'}, seeds {list(cfg['seeds'])}, "
+        f"Settings: profile `{cfg['profile']}` (QLoRA, {cfg['precision']} base), {steps_text}"
+        f"{f' of {per_step} conversations' if per_step else ''}, "
+        f"learning rate {lr_text}, seeds {list(cfg['seeds'])}, "
         f"{result['n_prompts']} {prompts_name}, greedy decoding, at most {cfg['max_new_tokens']} new tokens; "
         f"training data: {data_name}.",
         "",
@@ -448,15 +537,19 @@ def results_markdown(result: dict) -> str:
         "",
         summary_table(summaries, per_family=False),
         "",
-        "## Compute budget: equal steps, unequal epochs",
-        "",
-        "| training method | steps | conversations seen | conversations in its data | epochs of its data |",
-        "|---|---|---|---|---|",
-        *(f"| {m} | {b['steps']} | {b['conversations_seen']} | {b['data_rows']} | {b['epochs']:.2f} |"
-          for m, b in result.get("budget", {}).items()),
-        "",
-        "At equal epochs instead, SFT on the expert slice would get "
-        f"{_equal_epoch_steps(result)} steps: the comparison above gives it the larger share of passes over its data.",
+        *(["## Compute budget: each method's length and learning rate, chosen on the validation prompts", "",
+            "| training method | learning rate | steps | conversations seen | conversations in its data | epochs of its data |",
+            "|---|---|---|---|---|---|",
+            *(f"| {m} | {tuned[m][0]:g} | {b['steps']} | {b['conversations_seen']} | {b['data_rows']} | {b['epochs']:.2f} |"
+              for m, b in result.get("budget", {}).items())] if tuned else
+          ["## Compute budget: equal steps, unequal epochs", "",
+           "| training method | steps | conversations seen | conversations in its data | epochs of its data |",
+           "|---|---|---|---|---|",
+           *(f"| {m} | {b['steps']} | {b['conversations_seen']} | {b['data_rows']} | {b['epochs']:.2f} |"
+             for m, b in result.get("budget", {}).items()),
+           "",
+           "At equal epochs instead, SFT on the expert slice would get "
+           f"{_equal_epoch_steps(result)} steps: the comparison above gives it the larger share of passes over its data."]),
         "",
         "## Beside the paper (Table 2 of the OpenChat paper, openchat-13b, average of three benchmarks; secondary)",
         "",

@@ -41,6 +41,7 @@ from transformers.trainer_utils import get_last_checkpoint
 from course_utils.method.conditioning import EOT_TOKEN, TEMPLATE_CONDITIONS, prepare_for_crlft, trainable_token_indices
 from course_utils.data.conditions import Condition
 from course_utils.data.loaders import load_train_dataset
+from course_utils.data.verifiers import record_passes
 from course_utils.hardware.models import load_model_and_tokenizer
 from course_utils.paths import display_path
 from course_utils.hardware.profiles import HardwareProfile, get_profile
@@ -61,6 +62,7 @@ class Method:
     weighted: bool
     expert_only: bool
     description: str
+    verified_only: bool = False  # train only on conversations whose every answer passes the verifiers
 
 
 #: The methods of the course's ablation (names used by the CLI and the experiment).
@@ -72,6 +74,8 @@ METHODS: dict[str, Method] = {
         Method("sft-expert", False, False, True, "SFT on the expert slice only: neutral prefix, weight 1"),
         Method("crlft-no-weight", True, False, False, "conditioned SFT: class prefixes, weight 1"),
         Method("crlft-no-condition", False, True, False, "weighted SFT: neutral prefix, the data's weights"),
+        Method("sft-filtered", False, False, False, "SFT on the conversations whose answers pass the verifiers "
+               "(a label for every answer, which C-RLFT does not have): neutral prefix, weight 1", verified_only=True),
     )
 }
 
@@ -125,10 +129,13 @@ class TrainResult:
 
 # ---- data ----------------------------------------------------------------------------------------------------
 def select_for_method(dataset: Dataset, method: str | Method) -> Dataset:
-    """The rows a method trains on (the expert slice for ``sft-expert``, everything otherwise)."""
+    """The rows a method trains on: the expert slice for ``sft-expert``, the conversations whose every answer
+    passes its constraints for ``sft-filtered``, everything otherwise."""
     spec = METHODS[method] if isinstance(method, str) else method
     if spec.expert_only:
         return dataset.filter(lambda row: row["condition"] == Condition.EXPERT)
+    if spec.verified_only:
+        return dataset.filter(record_passes)
     return dataset
 
 
@@ -220,6 +227,18 @@ class _CompactProgress(TrainerCallback):
             self.bar = None
 
 
+class _StopAt(TrainerCallback):
+    """Ends training at `step` (saving a checkpoint there), whatever the schedule's `max_steps`."""
+
+    def __init__(self, step: int):
+        self.step = step
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if state.global_step >= self.step:
+            control.should_training_stop = True
+            control.should_save = True
+
+
 class _JsonlLogger(TrainerCallback):
     """Appends every log entry (with its step) to ``training_log.jsonl`` in the output directory."""
 
@@ -243,6 +262,7 @@ def run_training(
     seed: int = 42,
     resume: bool = False,
     *,
+    stop_at: int | None = None,
     precision: str | None = None,
     model_id: str | None = None,
     model: PreTrainedModel | None = None,
@@ -259,7 +279,9 @@ def run_training(
     are used as they are instead of loading the profile's base. `resume=True` continues from the last checkpoint
     in `output_dir` (or starts fresh if there is none) and refuses a folder trained with other settings; without it,
     a folder that already holds checkpoints is refused (a fresh run would mix its checkpoints with them).
-    `progress` shows one progress bar. Extra keyword arguments override `CRLFTConfig` fields."""
+    `stop_at` ends the run at that step, on the learning-rate schedule of `max_steps` (the checkpoint a validation
+    learning curve chose; the steps after it are never trained). `progress` shows one progress bar. Extra keyword
+    arguments override `CRLFTConfig` fields."""
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
     prof = profile if hasattr(profile, "lora_r") else get_profile(profile)
@@ -268,14 +290,17 @@ def run_training(
     dataset = select_for_method(dataset if dataset is not None else load_train_dataset(), method)
     settings = run_settings(method, prof, dataset, precision=precision, model_id=model_id, max_steps=max_steps,
                             learning_rate=learning_rate, seed=seed, lora_overrides=lora_overrides,
-                            config_overrides=config_overrides)
+                            config_overrides=config_overrides, stop_at=stop_at)
+    if stop_at is not None and not 0 < stop_at <= max_steps:
+        raise ValueError(f"stop_at={stop_at} must lie in 1..max_steps={max_steps}")
+    end = stop_at or max_steps
     last = get_last_checkpoint(str(output_dir))  # the checkpoint a resumed run continues from
     if resume:
         check_resumable(output_dir, settings)
     elif last is not None:  # a fresh run would mix its checkpoints with these
         raise ValueError(f"{display_path(output_dir)} already holds a training run (checkpoints); resume it "
                          "(resume=True, `crlft train --resume`), or delete it (`crlft reset`) or use another output_dir")
-    if last is not None and 0 < max_steps <= _checkpoint_step(last) \
+    if last is not None and 0 < end <= _checkpoint_step(last) \
             and (output_dir / "adapter_model.safetensors").exists():
         # a finished run: resuming it would run (and save) one more step each time, so re-running a cell is idempotent
         return TrainResult(method=method, output_dir=str(output_dir), global_step=_checkpoint_step(last),
@@ -310,6 +335,8 @@ def run_training(
             trainer.remove_callback(callback)
     if progress:
         trainer.add_callback(_CompactProgress())
+    if stop_at is not None and stop_at < max_steps:
+        trainer.add_callback(_StopAt(stop_at))
     start = time.perf_counter()
     output = trainer.train(resume_from_checkpoint=last)
     runtime = time.perf_counter() - start
@@ -350,7 +377,7 @@ def dataset_fingerprint(dataset: Dataset) -> str:
 def run_settings(method: str, profile: HardwareProfile, dataset: Dataset, *, precision: str | None,
                  model_id: str | None, max_steps: int, learning_rate: float | None, seed: int,
                  lora_overrides: dict[str, Any] | None = None,
-                 config_overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+                 config_overrides: dict[str, Any] | None = None, stop_at: int | None = None) -> dict[str, Any]:
     """Everything a run's result depends on, as recorded in its ``crlft_run.json`` (in JSON's own types, so it
     compares equal to what is read back): a folder trained with other settings is never taken for this run
     (:func:`check_resumable`)."""
@@ -360,6 +387,7 @@ def run_settings(method: str, profile: HardwareProfile, dataset: Dataset, *, pre
         "max_steps": max_steps, "learning_rate": learning_rate or profile.learning_rate, "seed": seed,
         "data": dataset_fingerprint(dataset), "lora_overrides": dict(lora_overrides or {}),
         "config_overrides": dict(sorted((config_overrides or {}).items())),
+        **({"stop_at": stop_at} if stop_at is not None else {}),  # absent when unset: older records stay valid
     }, default=str))
 
 

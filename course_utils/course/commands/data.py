@@ -4,7 +4,8 @@
 * ``crlft data stats FILE`` prints per-source counts, lengths and pass rates, per family;
 * ``crlft data synth --seed N [--out DIR] [--check]`` writes (or, with ``--check``, compares against) the
   shipped ``train.jsonl``/``eval.jsonl``/``val.jsonl``/``facts.json``: by default it writes ``data/`` of the
-  checkout (``./data`` after a plain ``pip install .``) and checks the shipped files the package reads.
+  checkout (``./data`` after a plain ``pip install .``) and checks the shipped files the package reads;
+  ``--regime premise|control`` does the same for a data regime (``data/<regime>/``, its own settings and seed).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any
 from course_utils.data.labeling import DEFAULT_LABEL_CONFIG, summarize
 from course_utils.data.loaders import data_dir
 from course_utils.data.schema import validate_facts_file, validate_file
+from course_utils.data.regimes import regime
 from course_utils.data.synth import SynthConfig, write_dataset
 from course_utils.paths import data_output_dir, display_path
 
@@ -102,22 +104,27 @@ def cmd_synth(args: argparse.Namespace) -> int:
 
     Without ``--out`` it writes ``data/`` of the checkout (``./data`` when the package is installed, never into
     site-packages) and ``--check`` compares with the shipped files the package reads (``data_dir()``)."""
+    config, seed, sub = SynthConfig(), args.seed, ""
+    if args.regime:
+        chosen = regime(args.regime)
+        config, seed, sub = chosen.config, chosen.seed if args.seed is None else args.seed, chosen.name
+    seed = 0 if seed is None else seed
     if args.out:
         out = Path(args.out)
     else:
-        out = data_dir() if args.check else data_output_dir()
+        out = (data_dir() if args.check else data_output_dir()) / sub
     if not args.check:
-        paths = write_dataset(out, SynthConfig(), args.seed)
+        paths = write_dataset(out, config, seed)
         for name, path in paths.items():
             print(f"wrote {display_path(path)}")
         return 0
     with tempfile.TemporaryDirectory() as tmp:
-        paths = write_dataset(tmp, SynthConfig(), args.seed)
+        paths = write_dataset(tmp, config, seed)
         differ = [p.name for p in paths.values() if not (out / p.name).exists() or (out / p.name).read_bytes() != p.read_bytes()]
     if differ:
-        print(f"differ from seed {args.seed}: {', '.join(differ)} in {display_path(out)}")
+        print(f"differ from seed {seed}: {', '.join(differ)} in {display_path(out)}")
         return 1
-    print(f"{display_path(out)}: identical to the files generated from seed {args.seed}")
+    print(f"{display_path(out)}: identical to the files generated from seed {seed}")
     return 0
 
 
@@ -140,7 +147,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_stats)
 
     p = sub.add_parser("synth", help="generate the offline verifiable mixed-quality dataset")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=None, help="generator seed (default: 0, or the regime's own)")
+    p.add_argument("--regime", choices=("premise", "control"), default=None,
+                   help="generate a data regime (course_utils.data.regimes) into data/<regime>/ instead")
     p.add_argument("--out", default=None,
                    help="output folder (default: data/ of the checkout, i.e. the shipped files; ./data when the "
                         "package is installed without a checkout)")

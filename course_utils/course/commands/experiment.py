@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
+from pathlib import Path
 
 import torch
 
+from course_utils.data.regimes import REGIMES
 from course_utils.experiments import ablation as experiment
 from course_utils.experiments.ablation import VARIANTS, ExperimentConfig, results_markdown, run_experiment
 from course_utils.paths import display_path, scratch_results_dir
@@ -22,6 +25,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     add_common_arguments(p)
     p.add_argument("--expert-share", type=float, default=None,
                    help="regenerate the training data with this share of expert conversations (default: shipped)")
+    p.add_argument("--tuned", default=None,
+                   help="a `crlft tune` result (results/validation/<regime>.json): each method trains with the learning "
+                        "rate and length chosen there; its regime, schedule length and step size are taken from it")
     p.set_defaults(func=run)
 
 
@@ -55,6 +61,14 @@ def add_common_arguments(p: argparse.ArgumentParser) -> None:
                    help="ignore finished trainings and evaluations of these settings and redo them")
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("--note", default="", help="a remark recorded with the results (e.g. how the run was split)")
+    p.add_argument("--regime", choices=tuple(REGIMES), default=None,
+                   help="train and score on a data regime (data/<regime>/: " + "; ".join(
+                       f"{r.name}: {r.description}" for r in REGIMES.values()) + "); default: the shipped lesson data")
+    p.add_argument("--grad-accum", type=int, default=None,
+                   help="micro-batches per optimiser step (default: the profile's); the C-RLFT loss is normalised over "
+                        "the whole step")
+    p.add_argument("--eval-steps", default="",
+                   help="comma-separated steps whose checkpoints are also scored (validation learning curves)")
 
 
 def config_from_args(args: argparse.Namespace, variants: tuple[str, ...]) -> ExperimentConfig:
@@ -65,8 +79,20 @@ def config_from_args(args: argparse.Namespace, variants: tuple[str, ...]) -> Exp
         variants=variants, seeds=tuple(int(s) for s in args.seeds.split(",")), max_steps=args.max_steps,
         learning_rate=args.learning_rate, profile=args.profile, eval_limit=args.eval_limit or None, split=args.split,
         expert_share=getattr(args, "expert_share", None), max_new_tokens=args.max_new_tokens,
-        batch_size=args.batch_size,
+        batch_size=args.batch_size, regime=args.regime, grad_accum=args.grad_accum,
+        eval_steps=tuple(int(s) for s in args.eval_steps.split(",") if s.strip()),
+        tuned=getattr(args, "tuned_settings", ()),
     )
+
+
+def apply_tuning(args: argparse.Namespace, tuning: dict) -> None:
+    """Take a `crlft tune` result's choices (per method: learning rate, step) and the settings they were chosen
+    under (regime, schedule length, micro-batches per step); a contradicting --regime is an error."""
+    if args.regime not in (None, tuning["regime"]):
+        raise SystemExit(f"--tuned was chosen on the {tuning['regime']!r} regime, not on {args.regime!r}")
+    args.regime, args.max_steps = tuning["regime"], tuning["config"]["max_steps"]
+    args.grad_accum = tuning["config"]["grad_accum"]
+    args.tuned_settings = tuple((VARIANTS[v].method, c["learning_rate"], c["step"]) for v, c in tuning["chosen"].items())
 
 
 def command_line(args: argparse.Namespace, name: str) -> str:
@@ -85,6 +111,8 @@ def run(args: argparse.Namespace) -> int:
     unknown = [v for v in variants if v not in VARIANTS]
     if unknown:
         raise SystemExit(f"unknown variant(s) {unknown}; choose from {list(VARIANTS)}")
+    if args.tuned:
+        apply_tuning(args, json.loads(Path(args.tuned).read_text()))
     config = config_from_args(args, variants)
     command = command_line(args, "experiment")
     out = args.results_dir or scratch_results_dir()
