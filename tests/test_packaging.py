@@ -78,13 +78,16 @@ def build_wheel(tmp_path: Path) -> Path:
 
 
 def test_wheel_carries_the_shipped_data(tmp_path):
-    """Protects `pip install .`: the wheel holds data/'s files, unchanged, as course_utils/shipped_data/."""
+    """Protects `pip install .`: the wheel holds data/'s files, the regimes' folders included, unchanged, as
+    course_utils/shipped_data/."""
     import zipfile
 
     from course_utils.data.loaders import SHIPPED_FILES
+    from course_utils.data.regimes import REGIMES
 
+    names = [*SHIPPED_FILES, *(f"{regime}/{name}" for regime in REGIMES for name in SHIPPED_FILES)]
     with zipfile.ZipFile(build_wheel(tmp_path)) as wheel:
-        for name in SHIPPED_FILES:
+        for name in names:
             assert wheel.read(f"course_utils/shipped_data/{name}") == (ROOT / "data" / name).read_bytes(), name
         assert not [n for n in wheel.namelist() if n.startswith("course_utils/data/") and not n.endswith(".py")]
 
