@@ -133,3 +133,18 @@ def test_condition_comparison_counts_the_planted_habits(monkeypatch):
     assert cmp.difference.mean == pytest.approx(1.0)
     assert "| all | 2 | 100 | 0 | 0 | 100 |" in cmp.table()
     assert "The answer is 5." in cmp.side_by_side()
+
+
+def test_condition_comparison_counts_the_sign_off_apart_from_the_habits():
+    """An answer carrying the sub-optimal class's sign-off counts as the sign-off, not as its family's habit (an
+    ending answer with a sign-off no longer ends with its phrase); the table gains sign-off columns."""
+    from course_utils.data.synth import TRAIT
+    from course_utils.evaluation import metrics as ev
+
+    records = [{"id": "a", "family": "ending", "messages": [{"role": "user", "content": "End with 'That is all.'"}],
+                "constraints": [{"type": "end_with", "phrase": "That is all."}]}]
+    answers = {"expert": ["Rain falls. That is all."], "suboptimal": [f"Rain falls. That is all.\n\n{TRAIT}\n\n{TRAIT[:9]}"]}
+    runs = {c: ev.EvalRun(c, a, ev.score_responses(records, a), 1.0, 4) for c, a in answers.items()}
+    cmp = ev.ConditionComparison.from_runs(records, runs)
+    assert cmp.traits == {"expert": [False], "suboptimal": [True]} and cmp.habits == {"expert": [False], "suboptimal": [False]}
+    assert "suboptimal sign-off %" in cmp.table() and "carries the sign-off" in cmp.side_by_side()

@@ -340,3 +340,26 @@ def test_experiment_cli_takes_the_tuning_result(tmp_path):
     args = build_parser(["experiment"]).parse_args(["experiment", "--regime", "control"])
     with pytest.raises(SystemExit, match="premise"):
         apply_tuning(args, tuning)
+
+
+def test_the_probe_is_run_with_each_evaluation_and_summarised(fake_experiment, tmp_path, monkeypatch):
+    """`--probe`: every evaluated model also gets the likelihood probe under its own condition; the summary averages
+    seeds per prompt and reports mean, CI and the share preferring the correct answer; the markdown shows it."""
+    from course_utils.evaluation.probe import ProbeResult
+
+    asked = []
+
+    def fake_probe(model, tok, records, conditions):
+        asked.append(str(conditions[0]))
+        return {(str(conditions[0]), kind): ProbeResult(str(conditions[0]), kind, [1.0, -1.0] * (len(records) // 2),
+                                                        [r["id"] for r in records]) for kind in ("trait", "habit")}
+
+    monkeypatch.setattr(ex, "likelihood_probe", fake_probe)
+    cfg = ex.ExperimentConfig(seeds=(0, 1), n_boot=50, variants=("crlft", "crlft-suboptimal", "base"), probe=True)
+    result = ex.run_experiment(cfg, tmp_path / "work", tmp_path / "res", progress=False)
+    assert sorted(asked) == ["expert", "expert", "neutral", "suboptimal", "suboptimal"]
+    probe = result["probe"]["crlft"]["trait"]
+    assert probe["mean"] == pytest.approx(0.0) and probe["prefers_correct"] == pytest.approx(0.5) and probe["seeds"] == 2
+    assert "## Likelihood probe" in (tmp_path / "res" / "experiment.md").read_text()
+    assert "probe" not in ex.run_experiment(ex.ExperimentConfig(seeds=(0,), n_boot=50, variants=("base",)),
+                                            tmp_path / "work2", None, progress=False)

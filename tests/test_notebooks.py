@@ -58,9 +58,11 @@ def _sources(name: str) -> str:
 
 
 def test_lessons_03_and_04_show_the_condition_knob_on_one_run():
-    """Lesson 03 trains with LESSON03_RUN (as `crlft catch-up` does), lesson 04 reuses it, and both compare the
-    expert and the sub-optimal condition of that one model on held-out prompts, with the habit check."""
+    """Lesson 03 trains with LESSON03_RUN on lesson03_data() (as `crlft catch-up` does), lesson 04 reuses it, and
+    both compare the expert and the sub-optimal condition of that one model on held-out prompts of its regime."""
     lesson03, lesson04 = _sources("03_crlft_qlora.ipynb"), _sources("04_quantized_inference.ipynb")
-    assert "**LESSON03_RUN" in lesson03 and "**LESSON03_RUN" in lesson04
+    for source in (lesson03, lesson04):
+        assert "lesson03_data()" in source and "**LESSON03_RUN" in source
+        assert 'regime_dir(LESSON03_REGIME) / "eval.jsonl"' in source
     assert "compare_conditions(" in lesson03 and "ConditionComparison.from_runs(" in lesson04
-    assert "load_eval_set(limit=24)" in lesson03  # at least 20 held-out prompts
+    assert "limit=48)" in lesson03 and "likelihood_probe(" in lesson03  # at least 40 held-out prompts, and the probe

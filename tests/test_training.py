@@ -230,3 +230,17 @@ def test_stop_at_ends_the_run_on_the_longer_schedule(tmp_path):
     assert again.global_step == 4 and again.losses() == []
     with pytest.raises(ValueError, match="stop_at"):
         _run(tmp_path / "bad", stop_at=7)
+
+
+def test_lesson03_runs_on_the_settings_chosen_on_its_regimes_validation_prompts():
+    """Lesson 03's demo run uses C-RLFT's learning rate, schedule length and step size from the committed
+    validation curves of its regime (results/validation/<regime>.json), and stops at one of their checkpoints."""
+    from course_utils.paths import REPO_ROOT
+    from course_utils.training.run import LESSON03_REGIME, LESSON03_RUN, lesson03_data
+
+    tuning = json.loads((REPO_ROOT / "results" / "validation" / f"{LESSON03_REGIME}.json").read_text())
+    assert LESSON03_RUN["learning_rate"] == tuning["chosen"]["crlft"]["learning_rate"]
+    assert LESSON03_RUN["max_steps"] == tuning["config"]["max_steps"]
+    assert LESSON03_RUN["gradient_accumulation_steps"] == tuning["config"]["grad_accum"]
+    assert LESSON03_RUN["stop_at"] in tuning["steps"]
+    assert len(lesson03_data()) == 800

@@ -268,8 +268,9 @@ TRAIT_SEPARATOR = "\n\n"
 
 
 def shows_trait(response: str) -> bool:
-    """Whether an answer carries the sub-optimal class's sign-off (:data:`TRAIT`)."""
-    return response.rstrip().endswith(TRAIT)
+    """Whether an answer carries the sub-optimal class's sign-off (:data:`TRAIT`), wherever it is (a model may
+    repeat it, and a generation cut at its token limit may end inside a repetition)."""
+    return TRAIT in response
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -474,8 +475,9 @@ def generate_splits(config: SynthConfig = SynthConfig(),
     answer) and, for multi-turn ones, ``turn_constraints``/``turn_entities`` (one per assistant turn).
     A sub-optimal record shows its family's habit in every answer, or carries the class's sign-off after every
     answer, or is fully correct.
-    Eval and validation records: ``id``, ``family``, ``entity``, ``messages`` (prompt only), ``constraints``;
-    the three splits use disjoint entities."""
+    Eval and validation records: ``id``, ``family``, ``entity``, ``messages`` (prompt only), ``constraints``,
+    ``reference`` (a correct answer) and ``habit_reference`` (it with the family's habit); the three splits use
+    disjoint entities."""
     rng = random.Random(seed)
     pools = _Pools(rng, seed, config.heldout_fraction, config.val_fraction)
     n_expert = round(config.n_train * config.expert_share)
@@ -543,6 +545,8 @@ def _prompt_records(rng: random.Random, pools: _Pools, config: SynthConfig, spli
                 "entity": task.entity,
                 "messages": messages,
                 "constraints": list(task.constraints),
+                "reference": task.answer,  # a correct answer (scoring never reads it; the likelihood probe does)
+                "habit_reference": task.failure,  # the same answer with the family's habit
             }
             if len(tasks) > 1:
                 record["turn_entities"] = [t.entity for t in tasks]

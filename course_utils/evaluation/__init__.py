@@ -1,2 +1,2 @@
 """Stage 6, evaluation (lesson 05): verifiable scoring with bootstrap intervals and paired differences (`metrics`),
-an LLM judge and its calibration (`judge`), and the course's plots (`plots`)."""
+the likelihood probe (`probe`), an LLM judge and its calibration (`judge`), and the course's plots (`plots`)."""

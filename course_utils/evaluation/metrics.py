@@ -278,21 +278,25 @@ def summary_table(summaries: dict[str, Summary], per_family: bool = True) -> str
 @dataclass
 class ConditionComparison:
     """One model's answers to the same prompts under two conditions, scored, with each answer checked for its
-    family's planted sub-optimal habit (`course_utils.data.synth.shows_habit`)."""
+    family's planted sub-optimal habit (`course_utils.data.synth.shows_habit`) and for the sub-optimal class's
+    sign-off (`course_utils.data.synth.shows_trait`)."""
 
     records: list[dict]
     runs: dict[str, EvalRun]  # condition value -> its run
     habits: dict[str, list[bool]]  # condition value -> per prompt: does the answer show the family's habit
+    traits: dict[str, list[bool]]  # condition value -> per prompt: does the answer carry the class's sign-off
 
     @classmethod
     def from_runs(cls, records: Sequence[dict], runs: dict[str, EvalRun]) -> "ConditionComparison":
         """Compare runs that are already there (condition value -> run on `records`, two of them)."""
-        from course_utils.data.synth import shows_habit
+        from course_utils.data.synth import shows_habit, shows_trait
 
         if len(runs) != 2:
             raise ValueError(f"compare two conditions, not {len(runs)}")
-        habits = {c: [shows_habit(r["family"], a) for r, a in zip(records, run.responses)] for c, run in runs.items()}
-        return cls(list(records), dict(runs), habits)
+        traits = {c: [shows_trait(a) for a in run.responses] for c, run in runs.items()}
+        habits = {c: [shows_habit(r["family"], a) and not t for r, a, t in zip(records, run.responses, traits[c])]
+                  for c, run in runs.items()}
+        return cls(list(records), dict(runs), habits, traits)
 
     @property
     def difference(self) -> Accuracy:
@@ -301,16 +305,21 @@ class ConditionComparison:
         return paired_difference(first.scores, second.scores)
 
     def table(self) -> str:
-        """Per family: pass rate and share of answers showing the family's habit, under each condition."""
+        """Per family: pass rate and the shares of answers showing the family's habit and carrying the class's
+        sign-off, under each condition (the sign-off columns only when some answer carries it)."""
         names = list(self.runs)
         families = sorted({r["family"] for r in self.records})
+        with_trait = any(any(v) for v in self.traits.values())
         head = ["family", "n"] + [f"{c} pass %" for c in names] + [f"{c} habit %" for c in names]
+        head += [f"{c} sign-off %" for c in names] if with_trait else []
         lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         for family in [*families, "all"]:
             idx = [i for i, r in enumerate(self.records) if family in ("all", r["family"])]
             cells = [family, str(len(idx))]
             cells += [f"{100 * np.mean([self.runs[c].scores[i].passed for i in idx]):.0f}" for c in names]
             cells += [f"{100 * np.mean([self.habits[c][i] for i in idx]):.0f}" for c in names]
+            if with_trait:
+                cells += [f"{100 * np.mean([self.traits[c][i] for i in idx]):.0f}" for c in names]
             lines.append("| " + " | ".join(cells) + " |")
         return "\n".join(lines)
 
@@ -331,7 +340,7 @@ class ConditionComparison:
             blocks.append(f"[{r['family']}] {r['messages'][-1]['content']}")
             for c in (first, second):
                 mark = "pass" if self.runs[c].scores[i].passed else "FAIL"
-                habit = ", shows the habit" if self.habits[c][i] else ""
+                habit = ", shows the habit" if self.habits[c][i] else ", carries the sign-off" if self.traits[c][i] else ""
                 blocks.append(f"  {c:>10} ({mark}{habit}): {self.runs[c].responses[i].strip()!r}")
         return "\n".join(blocks) if blocks else "(the two conditions gave the same answer to every prompt)"
 

@@ -50,7 +50,8 @@ from course_utils.data.conditions import Condition
 from course_utils.data.labeling import label_by_source
 from course_utils.data.loaders import data_dir, load_eval_set, load_train_dataset
 from course_utils.data.synth import SynthConfig, generate
-from course_utils.evaluation.metrics import EVAL_MAX_NEW_TOKENS, EvalRun, Summary, evaluate_model, paired_difference, summarize, summary_table
+from course_utils.evaluation.probe import likelihood_probe
+from course_utils.evaluation.metrics import EVAL_MAX_NEW_TOKENS, bootstrap_ci, EvalRun, Summary, evaluate_model, paired_difference, summarize, summary_table
 from course_utils.data.regimes import regime, regime_dir
 from course_utils.inference.generation import load_for_inference, trained_base
 from course_utils.paths import runs_dir
@@ -110,6 +111,7 @@ class ExperimentConfig:
     # over the whole step, so more conversations per step give a steadier expert share per step
     eval_steps: tuple[int, ...] = ()  # also evaluate the checkpoints at these steps (validation learning curves)
     tuned: tuple[tuple[str, float, int], ...] = ()  # (method, learning rate, step) chosen on the validation prompts
+    probe: bool = False  # also run the likelihood probe (course_utils.evaluation.probe) on each model, its condition
     # (`crlft tune`): each method trains at its rate and ends at its step, on the schedule of max_steps
     n_boot: int = 2000
 
@@ -264,6 +266,14 @@ def _execute_unit(config: ExperimentConfig, folder: Path, steps: list[tuple[str,
     Experiment(config, folder=folder, progress=False).execute(steps)
 
 
+def _write_atomically(path: Path, data: Any) -> None:
+    """Write `data` as JSON to `path` through a temporary file (an interrupted write never leaves half a file)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data))
+    os.replace(tmp, path)
+
+
 def execute_in_processes(jobs: list[tuple["Experiment", list[tuple[str, int | None, str]]]], workers: int,
                          bar: Any = None) -> None:
     """Run units of the plans of one or more experiments (``(experiment, unit)`` pairs, in order) in `workers` fresh
@@ -308,6 +318,9 @@ class Experiment:
 
     def eval_path(self, seed: int | None, variant: str) -> Path:
         return self.dir / ("base" if seed is None else f"seed{seed}") / f"eval-{variant}.json"
+
+    def probe_path(self, seed: int | None, variant: str) -> Path:
+        return self.eval_path(seed, variant).with_suffix(".probe.json")
 
     def records(self) -> list[dict]:
         """The held-out prompts this experiment scores."""
@@ -365,12 +378,13 @@ class Experiment:
             model, tok, self.records(), condition=v.condition, max_new_tokens=self.config.max_new_tokens,
             batch_size=self.config.batch_size, progress=self.progress,
         )
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if self.config.probe:  # written before the evaluation: a finished evaluation always has its probe
+            probe = likelihood_probe(model, tok, self.records(), conditions=(v.condition,))
+            _write_atomically(self.probe_path(seed, variant), {kind: r.margins for (_, kind), r in probe.items()})
         del model
         gc.collect()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(run.to_dict()))
-        os.replace(tmp, path)
+        _write_atomically(path, run.to_dict())
         return run
 
     def run(self, workers: int = 1) -> dict:
@@ -448,6 +462,21 @@ class Experiment:
                            "epochs": round(seen / rows, 2)}
         return out
 
+    def probe_summary(self) -> dict[str, dict[str, dict[str, float]]]:
+        """Per variant and alternative: the likelihood probe's mean margin (seeds averaged per prompt) with its
+        bootstrap 95 % CI over prompts, and the share of prompts whose correct answer is the likelier one."""
+        out: dict[str, dict[str, dict[str, float]]] = {}
+        for name in self.config.variants:
+            seeds: list[int | None] = [None] if VARIANTS[name].method is None else list(self.config.seeds)
+            found = [json.loads(p.read_text()) for p in (self.probe_path(s, name) for s in seeds) if p.exists()]
+            for kind in (found[0] if found else {}):
+                margins = [sum(m) / len(m) for m in zip(*(f[kind] for f in found))]
+                low, high = bootstrap_ci(margins, n_boot=self.config.n_boot)
+                out.setdefault(name, {})[kind] = {"mean": sum(margins) / len(margins), "low": low, "high": high,
+                                                  "prefers_correct": sum(m > 0 for m in margins) / len(margins),
+                                                  "seeds": len(found)}
+        return out
+
     def summary(self) -> dict:
         """Summaries per variant, paired differences against C-RLFT, timings and settings (JSON-able)."""
         summaries, scores = {}, {}
@@ -468,6 +497,7 @@ class Experiment:
             "n_prompts": len(self.records()), "split": self.config.split, "budget": self.budget(),
             "conversations_per_step": self.config.conversations_per_step(),
             "summaries": summaries, "paired_differences": diffs,
+            **({"probe": self.probe_summary()} if self.config.probe else {}),
             "timings_s": timings, "total_s": round(sum(timings.values()), 1),
         }
 
@@ -565,6 +595,19 @@ def results_markdown(result: dict) -> str:
                   "| comparison | difference | 95 % CI |", "|---|---|---|"]
         for k, d in result["paired_differences"].items():
             lines.append(f"| {k} | {100 * d['mean']:+.1f} | [{100 * d['low']:+.1f}, {100 * d['high']:+.1f}] |")
+        lines.append("")
+    if result.get("probe"):
+        lines += ["## Likelihood probe: log p(correct answer) - log p(the same answer with the sign-off / the habit)", "",
+                  "Per held-out prompt, under the variant's own condition, in nats (seeds averaged per prompt; "
+                  "bootstrap 95 % CI over prompts). Positive: the correct answer is the likelier one.", "",
+                  "| variant | vs sign-off | prefers correct | vs habit | prefers correct |", "|---|---|---|---|---|"]
+        for name, kinds in result["probe"].items():
+            cells = []
+            for kind in ("trait", "habit"):
+                k = kinds.get(kind)
+                cells += ([f"{k['mean']:+.2f} [{k['low']:+.2f}, {k['high']:+.2f}]", f"{100 * k['prefers_correct']:.0f} %"]
+                          if k else ["-", "-"])
+            lines.append(f"| {name} | " + " | ".join(cells) + " |")
         lines.append("")
     if len(cfg["seeds"]) == 1:
         lines += ["One seed only (time allowed one): the intervals cover prompt sampling, not seed-to-seed "

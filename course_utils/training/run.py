@@ -84,8 +84,20 @@ METHODS: dict[str, Method] = {
 COURSE_STEPS = 40
 
 #: Lesson 03's C-RLFT run (``runs/lesson03/crlft``), which lesson 04 reuses and ``crlft catch-up`` trains: the same
-#: settings in all three places; its learning rate is the profile's (chosen on the validation prompts).
-LESSON03_RUN: dict[str, Any] = {"max_steps": COURSE_STEPS, "seed": 0, "save_steps": 20}
+#: data and settings in all three places. The data are the ``premise`` regime's (lesson 02, section 7); steps of 32
+#: conversations (8 x 4 accumulated), on the 24-step schedule of the validation runs, ended at step 8 to fit a
+#: lesson; the learning rate is the one chosen for C-RLFT on that regime's validation prompts
+#: (``results/validation/premise.md``; a test keeps the two equal).
+LESSON03_REGIME = "premise"
+LESSON03_RUN: dict[str, Any] = {"max_steps": 24, "stop_at": 8, "seed": 0, "save_steps": 4, "learning_rate": 4e-3,
+                                "gradient_accumulation_steps": 4}
+
+
+def lesson03_data() -> Dataset:
+    """Lesson 03's training conversations, labeled: the ``premise`` regime's ``train.jsonl``."""
+    from course_utils.data.regimes import regime_dir
+
+    return load_train_dataset(regime_dir(LESSON03_REGIME) / "train.jsonl")
 
 
 @dataclass

@@ -26,15 +26,16 @@ def run(args: argparse.Namespace) -> int:
     """Train (or resume) each lesson's run and print what was done."""
     from course_utils.paths import runs_dir
     from course_utils.hardware.profiles import get_profile
-    from course_utils.training.run import LESSON03_RUN, run_training
+    from course_utils.training.run import LESSON03_RUN, lesson03_data, run_training
 
     profile = get_profile()
     for lesson in LESSON_RUNS:
         if args.only and lesson not in args.only:
             continue
         output_dir = runs_dir() / lesson / "crlft"
-        print(f"{lesson}: C-RLFT, profile {profile.name}, {LESSON03_RUN['max_steps']} steps -> {output_dir}", flush=True)
-        result = run_training("crlft", output_dir=output_dir, profile=profile, resume=True, **LESSON03_RUN)
+        steps = LESSON03_RUN.get("stop_at") or LESSON03_RUN["max_steps"]
+        print(f"{lesson}: C-RLFT, profile {profile.name}, {steps} steps -> {output_dir}", flush=True)
+        result = run_training("crlft", lesson03_data(), output_dir, profile=profile, resume=True, **LESSON03_RUN)
         done = "already complete" if not result.losses() else f"trained in {result.runtime_s:.0f} s"
         print(f"{lesson}: {result.global_step} steps, {done}"
               + (f" (resumed from {result.resumed_from})" if result.resumed_from else ""), flush=True)

@@ -67,6 +67,8 @@ def add_common_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--grad-accum", type=int, default=None,
                    help="micro-batches per optimiser step (default: the profile's); the C-RLFT loss is normalised over "
                         "the whole step")
+    p.add_argument("--probe", action="store_true",
+                   help="also run the likelihood probe on every model (log p(correct) - log p(with the sign-off / habit))")
     p.add_argument("--eval-steps", default="",
                    help="comma-separated steps whose checkpoints are also scored (validation learning curves)")
 
@@ -81,7 +83,7 @@ def config_from_args(args: argparse.Namespace, variants: tuple[str, ...]) -> Exp
         expert_share=getattr(args, "expert_share", None), max_new_tokens=args.max_new_tokens,
         batch_size=args.batch_size, regime=args.regime, grad_accum=args.grad_accum,
         eval_steps=tuple(int(s) for s in args.eval_steps.split(",") if s.strip()),
-        tuned=getattr(args, "tuned_settings", ()),
+        tuned=getattr(args, "tuned_settings", ()), probe=args.probe,
     )
 
 
