@@ -85,11 +85,11 @@ COURSE_STEPS = 40
 
 #: Lesson 03's C-RLFT run (``runs/lesson03/crlft``), which lesson 04 reuses and ``crlft catch-up`` trains: the same
 #: data and settings in all three places. The data are the ``premise`` regime's (lesson 02, section 7); steps of 32
-#: conversations (8 x 4 accumulated), on the 24-step schedule of the validation runs, ended at step 8 to fit a
-#: lesson; the learning rate is the one chosen for C-RLFT on that regime's validation prompts
-#: (``results/validation/premise.md``; a test keeps the two equal).
+#: conversations (8 x 4 accumulated) for 24 steps at 4e-3: the learning rate and length chosen for C-RLFT on that
+#: regime's validation prompts (``results/validation/premise.md``; a test keeps the two equal). At step 8 the
+#: greedy answers of both conditions still carry the sign-off alike; by step 24 the condition separates them.
 LESSON03_REGIME = "premise"
-LESSON03_RUN: dict[str, Any] = {"max_steps": 24, "stop_at": 8, "seed": 0, "save_steps": 4, "learning_rate": 4e-3,
+LESSON03_RUN: dict[str, Any] = {"max_steps": 24, "seed": 0, "save_steps": 8, "learning_rate": 4e-3,
                                 "gradient_accumulation_steps": 4}
 
 
