@@ -285,6 +285,9 @@ def test_filtered_sft_trains_exactly_on_the_conversations_that_pass():
     kept = select_for_method(data, "sft-filtered")
     assert all(record_passes(row) for row in kept)
     assert len(kept) == sum(record_passes(row) for row in data)
+    from course_utils.training.run import rows_for_method
+
+    assert [rows_for_method(data, m) for m in ("sft-filtered", "sft-expert", "crlft")] == [len(kept), 80, 800]
     assert 80 < len(kept) < 400
 
 

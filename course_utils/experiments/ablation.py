@@ -58,7 +58,9 @@ from course_utils.paths import runs_dir
 from course_utils.evaluation.plots import plot_ablation
 from course_utils.hardware.profiles import get_profile
 from course_utils.hardware.machine import machine_info
-from course_utils.training.run import COURSE_STEPS, finished_run, run_settings, run_training, select_for_method
+from course_utils.training.run import (
+    COURSE_STEPS, finished_run, rows_for_method, run_settings, run_training, select_for_method,
+)
 
 
 @dataclass(frozen=True)
@@ -455,7 +457,7 @@ class Experiment:
             method = VARIANTS[name].method
             if method is None or method in out:
                 continue
-            rows = len(select_for_method(data, method))
+            rows = rows_for_method(data, method)  # counted: a filtered copy would print a progress bar
             steps = self.config.method_settings(method)[1] or self.config.max_steps
             seen = steps * self.config.conversations_per_step()
             out[method] = {"steps": steps, "conversations_seen": seen, "data_rows": rows,

@@ -151,6 +151,16 @@ def select_for_method(dataset: Dataset, method: str | Method) -> Dataset:
     return dataset
 
 
+def rows_for_method(dataset: Dataset, method: str | Method) -> int:
+    """How many rows `method` trains on (:func:`select_for_method`), counted without building the filtered copy."""
+    spec = METHODS[method] if isinstance(method, str) else method
+    if spec.expert_only:
+        return sum(c == Condition.EXPERT for c in dataset["condition"])
+    if spec.verified_only:
+        return sum(record_passes(row) for row in dataset)
+    return len(dataset)
+
+
 # ---- model --------------------------------------------------------------------------------------------------
 def lora_config(profile: HardwareProfile, trainable_tokens: dict[str, list[int]] | None = None,
                 **overrides: Any) -> LoraConfig:
