@@ -440,7 +440,7 @@ class Experiment:
 
     def runs(self, variant: str) -> list:
         """The finished evaluations of a variant (one per seed; the base has one)."""
-        seeds: list[int | None] = [None] if VARIANTS[at_step(variant)[0]].method is None else list(self.config.seeds)
+        seeds = self.seeds_of(variant)
         out = []
         for s in seeds:
             p = self.eval_path(s, variant)
@@ -464,13 +464,17 @@ class Experiment:
                            "epochs": round(seen / rows, 2)}
         return out
 
+    def seeds_of(self, variant: str) -> list[int | None]:
+        """The seeds a variant was evaluated with: the experiment's, or [None] for the base model (seed-free)."""
+        return [None] if VARIANTS[at_step(variant)[0]].method is None else list(self.config.seeds)
+
     def probe_summary(self) -> dict[str, dict[str, dict[str, float]]]:
         """Per variant and alternative: the likelihood probe's mean margin (seeds averaged per prompt) with its
         bootstrap 95 % CI over prompts, and the share of prompts whose correct answer is the likelier one."""
         out: dict[str, dict[str, dict[str, float]]] = {}
         for name in self.config.variants:
-            seeds: list[int | None] = [None] if VARIANTS[name].method is None else list(self.config.seeds)
-            found = [json.loads(p.read_text()) for p in (self.probe_path(s, name) for s in seeds) if p.exists()]
+            found = [json.loads(p.read_text()) for p in (self.probe_path(s, name) for s in self.seeds_of(name))
+                     if p.exists()]
             for kind in (found[0] if found else {}):
                 margins = [sum(m) / len(m) for m in zip(*(f[kind] for f in found))]
                 low, high = bootstrap_ci(margins, n_boot=self.config.n_boot)

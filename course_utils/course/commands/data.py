@@ -19,7 +19,7 @@ from typing import Any
 from course_utils.data.labeling import DEFAULT_LABEL_CONFIG, summarize
 from course_utils.data.loaders import data_dir
 from course_utils.data.schema import validate_facts_file, validate_file
-from course_utils.data.regimes import regime
+from course_utils.data.regimes import REGIMES, regime
 from course_utils.data.synth import SynthConfig, write_dataset
 from course_utils.paths import data_output_dir, display_path
 
@@ -148,7 +148,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("synth", help="generate the offline verifiable mixed-quality dataset")
     p.add_argument("--seed", type=int, default=None, help="generator seed (default: 0, or the regime's own)")
-    p.add_argument("--regime", choices=("premise", "control"), default=None,
+    p.add_argument("--regime", choices=tuple(REGIMES), default=None,
                    help="generate a data regime (course_utils.data.regimes) into data/<regime>/ instead")
     p.add_argument("--out", default=None,
                    help="output folder (default: data/ of the checkout, i.e. the shipped files; ./data when the "
