@@ -7,6 +7,10 @@ import sys
 import tomllib
 from pathlib import Path
 
+import pytest
+
+from course_utils.course.cli import COMMANDS
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -134,3 +138,13 @@ def test_printed_paths_never_show_this_machines_layout(monkeypatch, tmp_path):
     assert display_path(REPO_ROOT / "runs" / "x") == "runs/x"
     assert display_path(tmp_path / "a.jsonl") == "a.jsonl"
     assert display_path(Path.home() / ".cache" / "m") == "~/.cache/m"
+
+
+@pytest.mark.parametrize("command", sorted(COMMANDS))
+def test_every_command_prints_its_help(command):
+    """`crlft <command> --help` renders (a bare % in a help text breaks argparse's formatting)."""
+    from course_utils.course import cli
+
+    parser = cli.build_parser([command])
+    subparser = parser._subparsers._group_actions[0].choices[command]
+    assert subparser.format_help().startswith("usage: crlft " + command)

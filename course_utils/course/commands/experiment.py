@@ -63,7 +63,7 @@ def add_common_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--note", default="", help="a remark recorded with the results (e.g. how the run was split)")
     p.add_argument("--regime", choices=tuple(REGIMES), default=None,
                    help="train and score on a data regime (data/<regime>/: " + "; ".join(
-                       f"{r.name}: {r.description}" for r in REGIMES.values()) + "); default: the shipped lesson data")
+                       f"{r.name}: {r.description}" for r in REGIMES.values()).replace("%", "%%") + "); default: the shipped lesson data")
     p.add_argument("--grad-accum", type=int, default=None,
                    help="micro-batches per optimiser step (default: the profile's); the C-RLFT loss is normalised over "
                         "the whole step")
