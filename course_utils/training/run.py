@@ -28,7 +28,7 @@ import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import torch
 from datasets import Dataset
@@ -41,6 +41,7 @@ from transformers.trainer_utils import get_last_checkpoint
 from course_utils.method.conditioning import EOT_TOKEN, TEMPLATE_CONDITIONS, prepare_for_crlft, trainable_token_indices
 from course_utils.data.conditions import Condition
 from course_utils.data.loaders import load_train_dataset
+from course_utils.data.regimes import regime_dir
 from course_utils.data.verifiers import record_passes
 from course_utils.hardware.models import load_model_and_tokenizer
 from course_utils.paths import display_path
@@ -95,8 +96,6 @@ LESSON03_RUN: dict[str, Any] = {"max_steps": 24, "seed": 0, "save_steps": 8, "le
 
 def lesson03_data() -> Dataset:
     """Lesson 03's training conversations, labeled: the ``premise`` regime's ``train.jsonl``."""
-    from course_utils.data.regimes import regime_dir
-
     return load_train_dataset(regime_dir(LESSON03_REGIME) / "train.jsonl")
 
 
@@ -140,25 +139,28 @@ class TrainResult:
 
 
 # ---- data ----------------------------------------------------------------------------------------------------
-def select_for_method(dataset: Dataset, method: str | Method) -> Dataset:
-    """The rows a method trains on: the expert slice for ``sft-expert``, the conversations whose every answer
-    passes its constraints for ``sft-filtered``, everything otherwise."""
+def _row_filter(method: str | Method) -> Callable[[Mapping[str, Any]], bool] | None:
+    """The one predicate of the rows a method trains on (None: every row)."""
     spec = METHODS[method] if isinstance(method, str) else method
     if spec.expert_only:
-        return dataset.filter(lambda row: row["condition"] == Condition.EXPERT)
+        return lambda row: row["condition"] == Condition.EXPERT
     if spec.verified_only:
-        return dataset.filter(record_passes)
-    return dataset
+        return record_passes
+    return None
+
+
+def select_for_method(dataset: Dataset, method: str | Method) -> Dataset:
+    """The rows a method trains on: the expert slice for ``sft-expert``, the conversations whose every answer
+    passes its constraints for ``sft-filtered``, everything otherwise (in their order; ``select`` prints no
+    progress bar, unlike ``Dataset.filter``)."""
+    keep = _row_filter(method)
+    return dataset if keep is None else dataset.select([i for i, row in enumerate(dataset) if keep(row)])
 
 
 def rows_for_method(dataset: Dataset, method: str | Method) -> int:
     """How many rows `method` trains on (:func:`select_for_method`), counted without building the filtered copy."""
-    spec = METHODS[method] if isinstance(method, str) else method
-    if spec.expert_only:
-        return sum(c == Condition.EXPERT for c in dataset["condition"])
-    if spec.verified_only:
-        return sum(record_passes(row) for row in dataset)
-    return len(dataset)
+    keep = _row_filter(method)
+    return len(dataset) if keep is None else sum(map(keep, dataset))
 
 
 # ---- model --------------------------------------------------------------------------------------------------
