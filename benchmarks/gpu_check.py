@@ -19,7 +19,7 @@ not yet measured: the lessons about 8 minutes in both dtypes, the ablation about
    (``tests/test_training.py``), run where CUDA is (the 7B shape is untied).
 4. ``ablation``: the central-claim ablation at the CPU design's settings (``--profile cpu``: the same steps, batch
    and learning rate) with three seeds, its wall time, and whether each variant's accuracy lies inside the
-   interval of the committed CPU run (``results/experiment.json``) and the CPU's inside the GPU's.
+   interval of the committed CPU run on the lessons' data (``results/lessons-data/experiment.json``) and the CPU's inside the GPU's.
 
 ``--dry-run`` runs every part through the same code on the CPU with the smallest settings (lesson 00 instead of
 03-06, one pass in fp32 instead of bf16 and fp16, a tiny random model for the adapter, the ``tiny`` shape, C-RLFT
@@ -199,7 +199,7 @@ def ablation_part(out: Path, dry_run: bool) -> dict:
     result = run_experiment(config, work_dir=out / "ablation-work", results_dir=out / "ablation", progress=False,
                             command="benchmarks/gpu_check.py")
     wall = time.perf_counter() - start
-    committed = json.loads((REPO / "results" / "experiment.json").read_text())["summaries"]
+    committed = json.loads((REPO / "results" / "lessons-data" / "experiment.json").read_text())["summaries"]
     rows = {}
     for name, here in result["summaries"].items():
         cpu = committed.get(name)
