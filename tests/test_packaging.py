@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from course_utils.course.cli import COMMANDS
+from course_utils.course import cli
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -140,11 +140,9 @@ def test_printed_paths_never_show_this_machines_layout(monkeypatch, tmp_path):
     assert display_path(Path.home() / ".cache" / "m") == "~/.cache/m"
 
 
-@pytest.mark.parametrize("command", sorted(COMMANDS))
+@pytest.mark.parametrize("command", sorted(cli.COMMANDS))
 def test_every_command_prints_its_help(command):
     """`crlft <command> --help` renders (a bare % in a help text breaks argparse's formatting)."""
-    from course_utils.course import cli
-
     parser = cli.build_parser([command])
     subparser = parser._subparsers._group_actions[0].choices[command]
     assert subparser.format_help().startswith("usage: crlft " + command)

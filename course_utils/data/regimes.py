@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
+from course_utils.data.loaders import data_dir
 from course_utils.data.synth import EXPERT_SOURCE, FAMILIES, SynthConfig, dense_sparse, shows_habit, shows_trait
 from course_utils.data.verifiers import assistant_turns
 
@@ -56,8 +57,6 @@ def regime(name: str) -> Regime:
 
 def regime_dir(name: str) -> Path:
     """The folder of a regime's shipped files (``data/<name>/``)."""
-    from course_utils.data.loaders import data_dir
-
     return data_dir() / regime(name).name
 
 

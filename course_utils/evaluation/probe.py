@@ -63,18 +63,26 @@ class ProbeResult:
         return asdict(self)
 
 
+def prompt_token_ids(tokenizer, records: Sequence[dict], condition: Condition | str) -> list[list[int]]:
+    """Each record's prompt as the model sees it when generating under `condition` (its chat template, generation
+    prefix included), as token ids."""
+    return [tokenizer(render_prompt(tokenizer, r["messages"], condition), add_special_tokens=False)["input_ids"]
+            for r in records]
+
+
 @torch.no_grad()
 def answer_log_probs(model, tokenizer, records: Sequence[dict], answers: Sequence[str],
-                     condition: Condition | str, batch_size: int = 16) -> list[float]:
+                     condition: Condition | str, batch_size: int = 16,
+                     prompt_ids: Sequence[list[int]] | None = None) -> list[float]:
     """log p(answer + end of turn | prompt under `condition`) for each (record, answer) pair: the prompt as the
-    model sees it when generating (its chat template, generation prefix included), the answer's tokens after it."""
+    model sees it when generating, the answer's tokens after it. `prompt_ids` (from :func:`prompt_token_ids`)
+    saves tokenising the same prompts again when several answers are scored against them."""
     eot = stop_token_ids(tokenizer)[0]
     device = next(model.parameters()).device
-    sequences = []
-    for record, answer in zip(records, answers):
-        prompt = tokenizer(render_prompt(tokenizer, record["messages"], condition), add_special_tokens=False)["input_ids"]
-        completion = tokenizer(answer, add_special_tokens=False)["input_ids"] + [eot]
-        sequences.append((prompt, completion))
+    if prompt_ids is None:
+        prompt_ids = prompt_token_ids(tokenizer, records, condition)
+    sequences = [(list(prompt), tokenizer(answer, add_special_tokens=False)["input_ids"] + [eot])
+                 for prompt, answer in zip(prompt_ids, answers)]
     out: list[float] = []
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eot
     for start in range(0, len(sequences), batch_size):
@@ -106,10 +114,12 @@ def likelihood_probe(model, tokenizer, records: Sequence[dict],
     results = {}
     for condition in conditions:
         name = parse_condition(condition).value
-        correct = answer_log_probs(model, tokenizer, records, [r["reference"] for r in records], condition, batch_size)
+        prompts = prompt_token_ids(tokenizer, records, condition)
+        correct = answer_log_probs(model, tokenizer, records, [r["reference"] for r in records], condition, batch_size,
+                                   prompts)
         for kind in alternatives:
             wrong = answer_log_probs(model, tokenizer, records, [alternative_answer(r, kind) for r in records],
-                                     condition, batch_size)
+                                     condition, batch_size, prompts)
             results[(name, kind)] = ProbeResult(name, kind, [c - w for c, w in zip(correct, wrong)],
                                                 [str(r["id"]) for r in records])
     return results

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from course_utils.course.commands.experiment import add_common_arguments, command_line, config_from_args
+from course_utils.data.regimes import REGIMES
 from course_utils.experiments import tuning
 from course_utils.paths import display_path, scratch_results_dir
 
@@ -25,7 +26,7 @@ def run(args: argparse.Namespace) -> int:
     """Run (or resume) the tuning of ``--regime``, write ``<regime>.*`` (into ``--results-dir``, default
     ``runs/results/``; give ``--results-dir results/validation`` for the committed curves) and print them."""
     if args.regime is None:
-        raise SystemExit("crlft tune needs --regime (premise or control)")
+        raise SystemExit(f"crlft tune needs --regime ({' or '.join(REGIMES)})")
     variants = tuple(v.strip() for v in args.variants.split(",") if v.strip())
     learning_rates = tuple(float(x) for x in args.learning_rates.split(",") if x.strip())
     args.split, args.seeds = "val", str(tuning.TUNING_SEED)
