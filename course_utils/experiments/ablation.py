@@ -633,19 +633,26 @@ def _equal_epoch_steps(result: dict) -> str:
     return str(round(expert["steps"] * mix["epochs"] / expert["epochs"]))
 
 
-def write_results(exp: Experiment, result: dict, results_dir: str | Path) -> dict[str, Path]:
-    """Write experiment.json, experiment.md, experiment.png and samples.json into `results_dir`."""
+def write_report(results_dir: str | Path, stem: str, result: dict, markdown: str, figure) -> dict[str, Path]:
+    """Write ``<stem>.json`` (`result`), ``<stem>.md`` (`markdown`) and ``<stem>.png`` (`figure`, then closed) into
+    `results_dir`: the one writer of the experiment, tuning and sweep reports."""
     out = Path(results_dir)
     out.mkdir(parents=True, exist_ok=True)
-    paths = {"json": out / "experiment.json", "md": out / "experiment.md", "png": out / "experiment.png",
-             "samples": out / "samples.json"}
+    paths = {"json": out / f"{stem}.json", "md": out / f"{stem}.md", "png": out / f"{stem}.png"}
     paths["json"].write_text(json.dumps(result, indent=2) + "\n")
-    paths["md"].write_text(results_markdown(result) + "\n")
-    paths["samples"].write_text(json.dumps(exp.samples(), indent=2, ensure_ascii=False) + "\n")
+    paths["md"].write_text(markdown.rstrip("\n") + "\n")
+    figure.savefig(paths["png"], dpi=110, bbox_inches="tight")
+    plt.close(figure)
+    return paths
+
+
+def write_results(exp: Experiment, result: dict, results_dir: str | Path) -> dict[str, Path]:
+    """Write experiment.json, experiment.md, experiment.png and samples.json into `results_dir`."""
     summaries = {k: Summary.from_dict(v) for k, v in result["summaries"].items()}
     fig = plot_ablation(summaries, title=f"{result['n_prompts']} held-out prompts, seeds {list(result['config']['seeds'])}")
-    fig.savefig(paths["png"], dpi=110, bbox_inches="tight")
-    plt.close(fig)
+    paths = write_report(results_dir, "experiment", result, results_markdown(result), fig)
+    paths["samples"] = Path(results_dir) / "samples.json"
+    paths["samples"].write_text(json.dumps(exp.samples(), indent=2, ensure_ascii=False) + "\n")
     return paths
 
 

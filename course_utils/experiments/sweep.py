@@ -10,15 +10,12 @@ C-RLFT against both SFT variants), ``sweep.md`` and ``sweep.png`` (accuracy agai
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import asdict, replace
 from pathlib import Path
 
-import matplotlib.pyplot as plt
-
 from course_utils.evaluation.metrics import Summary
-from course_utils.experiments.ablation import Experiment, ExperimentConfig, code_fingerprint
+from course_utils.experiments.ablation import Experiment, ExperimentConfig, code_fingerprint, write_report
 from course_utils.hardware.machine import machine_info
 from course_utils.evaluation.plots import plot_sweep
 
@@ -147,13 +144,6 @@ def _provenance(run: dict, several: bool) -> list[str]:
 
 def write_sweep(result: dict, results_dir: str | Path) -> dict[str, Path]:
     """Write sweep.json, sweep.md and sweep.png into `results_dir`."""
-    out = Path(results_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    paths = {"json": out / "sweep.json", "md": out / "sweep.md", "png": out / "sweep.png"}
-    paths["json"].write_text(json.dumps(result, indent=2) + "\n")
-    paths["md"].write_text(sweep_markdown(result))
     fig = plot_sweep(result["points"], title=f"{result['n_prompts']} prompts, seeds {list(result['config']['seeds'])}, "
                                              f"{result['config']['max_steps']} steps each")
-    fig.savefig(paths["png"], dpi=110, bbox_inches="tight")
-    plt.close(fig)
-    return paths
+    return write_report(results_dir, "sweep", result, sweep_markdown(result), fig)

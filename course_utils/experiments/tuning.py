@@ -20,13 +20,12 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
-import matplotlib.pyplot as plt
 from tqdm.auto import tqdm
 
 from course_utils.evaluation.metrics import summarize
 from course_utils.evaluation.plots import plot_validation_curves
 from course_utils.experiments.ablation import (
-    Experiment, ExperimentConfig, _plan, _units, code_fingerprint, execute_in_processes,
+    Experiment, ExperimentConfig, _plan, _units, code_fingerprint, execute_in_processes, write_report,
 )
 from course_utils.hardware.machine import machine_info
 
@@ -142,14 +141,6 @@ def tuning_markdown(result: dict) -> str:
 
 def write_tuning(result: dict, results_dir: str | Path) -> dict[str, Path]:
     """Write ``<regime>.json``, ``<regime>.md`` and ``<regime>.png`` into `results_dir`."""
-    out = Path(results_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    stem = result["regime"]
-    paths = {"json": out / f"{stem}.json", "md": out / f"{stem}.md", "png": out / f"{stem}.png"}
-    paths["json"].write_text(json.dumps(result, indent=2) + "\n")
-    paths["md"].write_text(tuning_markdown(result))
     fig = plot_validation_curves(result["curves"], title=f"{result['regime']} regime: validation accuracy "
                                  f"({result['n_prompts']} prompts, seed {result['seed']})")
-    fig.savefig(paths["png"], dpi=110, bbox_inches="tight")
-    plt.close(fig)
-    return paths
+    return write_report(results_dir, result["regime"], result, tuning_markdown(result), fig)
