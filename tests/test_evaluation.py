@@ -71,6 +71,16 @@ def test_seeds_are_pooled_per_prompt():
     assert "| x | 66.7 [" in table and "casing" in table
 
 
+def test_per_seed_difference_pairs_seed_with_seed():
+    """A-minus-B per seed subtracts seed k from seed k, and refuses runs with different numbers of seeds."""
+    good = ev.score_responses(RECORDS, ["THE SUN", "the moon", "Paris"])  # 3/3
+    bad = ev.score_responses(RECORDS, ["no", "No", "Paris"])  # 1/3
+    a, b = ev.summarize([good, bad], n_boot=50), ev.summarize([bad, bad], n_boot=50)
+    assert ev.per_seed_difference(a, b) == pytest.approx([2 / 3, 0.0])
+    with pytest.raises(ValueError, match="same seeds"):
+        ev.per_seed_difference(a, ev.summarize([bad], n_boot=50))
+
+
 def test_limited_eval_set_covers_every_family(tmp_path):
     """A reduced run takes families in turn, so every family is represented."""
     path = tmp_path / "eval.jsonl"

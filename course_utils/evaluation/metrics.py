@@ -175,6 +175,17 @@ def summarize(
     return Summary(overall["prompt"], overall["instruction"], per_family, per_seed_p, per_seed_i)
 
 
+def per_seed_difference(a: Summary, b: Summary) -> list[float]:
+    """Prompt-level accuracy of A minus B, seed by seed (seed k of A against seed k of B).
+
+    The paired bootstrap resamples prompts, so it cannot see training noise that moves every prompt at once (one
+    behaviour, such as appending a sign-off, learned or not by a whole run); the per-seed differences can."""
+    if len(a.per_seed_prompt) != len(b.per_seed_prompt):
+        raise ValueError(f"per-seed difference needs the same seeds: {len(a.per_seed_prompt)} against "
+                         f"{len(b.per_seed_prompt)}")
+    return [x - y for x, y in zip(a.per_seed_prompt, b.per_seed_prompt)]
+
+
 def paired_difference(
     runs_a: Sequence[PromptScore] | Sequence[Sequence[PromptScore]],
     runs_b: Sequence[PromptScore] | Sequence[Sequence[PromptScore]],
