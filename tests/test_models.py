@@ -74,3 +74,13 @@ def test_cache_dir_follows_the_environment(monkeypatch, tmp_path):
     monkeypatch.setenv("CRLFT_CACHE_DIR", str(tmp_path))
     assert models.offline_model_dir().is_relative_to(tmp_path)
     assert not models.offline_model_ready()
+
+
+def test_only_small_local_checkpoints_hide_the_progress_bars(tmp_path):
+    """Progress bars are hidden for a local checkpoint under 1 GiB, kept for a larger one and for a hub id."""
+    (tmp_path / "model.safetensors").write_bytes(b"0" * 1024)
+    assert models.is_small_checkpoint(tmp_path)
+    with open(tmp_path / "model-00002.safetensors", "wb") as big:  # sparse: takes no disk space
+        big.truncate(models.SMALL_CHECKPOINT_BYTES)
+    assert not models.is_small_checkpoint(tmp_path)
+    assert not models.is_small_checkpoint("HuggingFaceTB/SmolLM2-135M-Instruct")

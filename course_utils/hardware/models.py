@@ -148,9 +148,19 @@ def quantization_config(precision: str, compute_dtype: torch.dtype, double_quant
     )
 
 
+SMALL_CHECKPOINT_BYTES = 1 << 30
+"""Checkpoints under this size load and save in seconds: transformers' progress bars only add noise to outputs."""
+
+
+def is_small_checkpoint(path: str | Path) -> bool:
+    """True for a local checkpoint folder whose safetensors files total under `SMALL_CHECKPOINT_BYTES`."""
+    folder = Path(path)
+    return folder.is_dir() and sum(f.stat().st_size for f in folder.glob("*.safetensors")) < SMALL_CHECKPOINT_BYTES
+
+
 @contextmanager
-def _quiet_progress(quiet: bool) -> Iterator[None]:
-    """Hide transformers' weight-loading progress bar while `quiet` (restoring the previous setting)."""
+def quiet_progress(quiet: bool) -> Iterator[None]:
+    """Hide transformers' progress bars (loading, saving) while `quiet`, restoring the previous setting."""
     was_enabled = hf_logging.is_progress_bar_enabled()
     if quiet:
         hf_logging.disable_progress_bar()
@@ -197,8 +207,7 @@ def load_model_and_tokenizer(
             kwargs["device_map"] = device_map
         elif torch.cuda.is_available():
             kwargs["device_map"] = {"": 0}
-    offline = path == str(offline_model_dir())
-    with _quiet_progress(offline):  # the offline model loads in about a second: no progress bar needed
+    with quiet_progress(is_small_checkpoint(path)):  # the offline model and its merges load in about a second
         model = AutoModelForCausalLM.from_pretrained(path, **kwargs)
     tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
     ensure_pad_token(tokenizer)

@@ -26,7 +26,12 @@ from transformers import AutoTokenizer
 
 from course_utils.method.conditioning import EOT_TOKEN, ensure_pad_token, prepare_for_crlft
 from course_utils.data.conditions import Condition, parse_condition
-from course_utils.hardware.models import PRECISIONS as MODEL_PRECISIONS, load_model_and_tokenizer
+from course_utils.hardware.models import (
+    PRECISIONS as MODEL_PRECISIONS,
+    SMALL_CHECKPOINT_BYTES,
+    load_model_and_tokenizer,
+    quiet_progress,
+)
 from course_utils.patches.token_rows import use_row_sparse_trainable_tokens
 from course_utils.training.run import RUN_FILE
 
@@ -136,7 +141,8 @@ def merge_adapter(adapter_dir: str | Path, out_dir: str | Path, model_id: str | 
     prepare_for_crlft(base, tokenizer)
     model = PeftModel.from_pretrained(base, str(adapter_dir)).merge_and_unload()
     out.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(str(out), safe_serialization=True)
+    with quiet_progress(model.get_memory_footprint() < SMALL_CHECKPOINT_BYTES):
+        model.save_pretrained(str(out), safe_serialization=True)
     tokenizer.save_pretrained(str(out))
     marker.write_text(json.dumps(source, indent=2))
     return out
