@@ -73,7 +73,9 @@ SOLUTIONS: dict[str, tuple] = {
     "05.4": (0.19, 0.05),
     "06.1": (320 / 120, 320 / 2400),
     "06.2": (4, 400),
-    "06.3": (lambda d: d["low"] > 0, lambda d: d["mean"] > 0),
+    "06.3": (lambda d, seeds: ("ahead" if d["low"] > 0 and min(seeds) > 0 else
+                               "behind" if d["high"] < 0 and max(seeds) < 0 else "unsettled"),
+             lambda d, seeds: "ahead" if d["low"] > 0 else "behind" if d["high"] < 0 else "unsettled"),
 }
 NEEDS_MODEL_FILES = {"01.2", "01.4"}  # the offline tokenizer / config; no weights are loaded
 

@@ -475,18 +475,28 @@ def _06_2(answer: Any) -> tuple[bool, str]:
     return False, "hint: epochs = steps x batch / data size; the expert slice is 240 of 2,400 conversations."
 
 
-@exercise("06.3", "stretch", "Write `pays(d)`: True when a paired difference d = {'mean', 'low', 'high'} (C-RLFT minus "
-                             "another variant) shows C-RLFT ahead with the whole 95 % CI above 0")
+@exercise("06.3", "stretch", "Write `settled(d, per_seed)` for C-RLFT minus a variant: 'ahead', 'behind' or 'unsettled', "
+                             "from its paired CI d = {'mean', 'low', 'high'} and its per-seed differences")
 def _06_3(answer: Any) -> tuple[bool, str]:
-    cases = [({"mean": 0.08, "low": 0.02, "high": 0.14}, True), ({"mean": 0.08, "low": -0.01, "high": 0.17}, False),
-             ({"mean": -0.05, "low": -0.09, "high": -0.01}, False), ({"mean": 0.0, "low": 0.0, "high": 0.0}, False)]
-    for d, expected in cases:
-        got = answer(dict(d))
-        if bool(got) != expected:
-            hint = ("an interval that includes 0 is not a visible difference" if d["low"] <= 0 < d["mean"]
-                    else "C-RLFT behind (or equal) never pays")
-            return False, f"pays({d}) returned {got!r}, expected {expected}: {hint}."
-    return True, "the difference counts only when its whole interval is above 0 (a strict inequality)."
+    if not callable(answer):
+        return False, "answer with a function, e.g. `def settled(d, per_seed): ...` then `answer = settled`."
+    cases = [  # lesson 06's own comparisons, and the two ways of being half right
+        ({"mean": 0.217, "low": 0.158, "high": 0.278}, [0.183, 0.358, 0.108], "ahead",
+         "the interval is above 0 and every seed agrees"),
+        ({"mean": -0.217, "low": -0.272, "high": -0.164}, [-0.133, -0.283, -0.233], "behind",
+         "the interval is below 0 and every seed agrees"),
+        ({"mean": -0.022, "low": -0.081, "high": 0.042}, [-0.192, 0.125, 0.0], "unsettled",
+         "the interval includes 0 and the seeds disagree"),
+        ({"mean": 0.053, "low": 0.003, "high": 0.103}, [0.15, 0.10, -0.092], "unsettled",
+         "the interval is above 0, but one seed says the opposite: the prompt bootstrap does not see seed noise"),
+        ({"mean": 0.02, "low": -0.03, "high": 0.07}, [0.01, 0.02, 0.03], "unsettled",
+         "every seed agrees, but the interval includes 0: the prompts cannot tell"),
+    ]
+    for d, seeds, expected, why in cases:
+        got = answer(dict(d), list(seeds))
+        if got != expected:
+            return False, f"settled({d}, {seeds}) returned {got!r}, expected {expected!r}. Hint: {why}."
+    return True, "a difference is settled when its interval excludes 0 *and* every seed has the same sign."
 
 
 # ---- API ------------------------------------------------------------------------------------------------------------
