@@ -158,3 +158,59 @@ def test_condition_comparison_counts_the_sign_off_apart_from_the_habits():
     cmp = ev.ConditionComparison.from_runs(records, runs)
     assert cmp.traits == {"expert": [False], "suboptimal": [True]} and cmp.habits == {"expert": [False], "suboptimal": [False]}
     assert "suboptimal sign-off %" in cmp.table() and "carries the sign-off" in cmp.side_by_side()
+
+
+def _run(responses):
+    return ev.EvalRun("expert", list(responses), ev.score_responses(RECORDS, responses), 0.0, 0)
+
+
+def test_answer_kinds_count_the_sign_off_apart_from_the_habits():
+    """The sign-off share, the habit share of sign-off-free answers and both accuracies come from the answers."""
+    from course_utils.data.synth import TRAIT
+
+    kinds = ev.answer_kinds(_run(["THE SUN", f"the moon\n\n{TRAIT}", "Paris"]))
+    assert (kinds.n, kinds.trait, kinds.habit) == (3, pytest.approx(1 / 3), 0.0)
+    assert kinds.accuracy == pytest.approx(2 / 3) and kinds.accuracy_without_trait == 1.0
+    habits = ev.answer_kinds(_run(["The Sun", "the moon", "Paris"]))  # mixed case: the casing habit
+    assert habits.trait == 0.0 and habits.habit == pytest.approx(1 / 3)
+    all_signed = ev.answer_kinds(_run([f"x\n\n{TRAIT}"] * 3))
+    assert all_signed.trait == 1.0 and all_signed.accuracy_without_trait is None
+
+
+def test_answer_kinds_are_read_per_seed_from_an_experiment_folder(tmp_path):
+    """Each seed's cached evaluation is counted on its own, in the given variant order; a broken file is named."""
+    from course_utils.data.synth import TRAIT
+    from course_utils.experiments.ablation import answer_kinds_markdown, folder_answer_kinds
+
+    for seed, answers in ((0, [f"THE SUN\n\n{TRAIT}"] * 3), (1, ["THE SUN", "the moon", "Paris"])):
+        (tmp_path / f"seed{seed}").mkdir()
+        (tmp_path / f"seed{seed}" / "eval-crlft.json").write_text(json.dumps(_run(answers).to_dict()))
+        (tmp_path / f"seed{seed}" / "eval-crlft.probe.json").write_text("{}")  # not an evaluation: skipped
+    (tmp_path / "base").mkdir()
+    (tmp_path / "base" / "eval-base.json").write_text(json.dumps(_run(["no", "No", "no"]).to_dict()))
+    kinds = folder_answer_kinds(tmp_path, ["crlft", "base"])
+    assert list(kinds) == ["crlft", "base"] and [k["seed"] for k in kinds["crlft"]] == [0, 1]
+    assert [k["trait"] for k in kinds["crlft"]] == [1.0, 0.0] and kinds["base"][0]["seed"] is None
+    assert "| crlft | 0 | 3 | 100 % |" in answer_kinds_markdown(kinds)
+    (tmp_path / "seed1" / "eval-crlft.json").write_text(json.dumps({"responses": []}))
+    with pytest.raises(ValueError, match="seed1/eval-crlft.json"):
+        folder_answer_kinds(tmp_path)
+
+
+def test_answers_command_reads_the_run_behind_a_results_file(tmp_path, capsys):
+    """`crlft answers` finds the cache by the results file's fingerprint and refuses a folder missing a seed."""
+    from course_utils.course.cli import main
+
+    folder = tmp_path / "work" / "abc123"
+    (folder / "seed0").mkdir(parents=True)
+    (folder / "seed0" / "eval-crlft.json").write_text(json.dumps(_run(["THE SUN", "the moon", "Paris"]).to_dict()))
+    result = tmp_path / "experiment.json"
+    result.write_text(json.dumps({"fingerprint": "abc123", "summaries": {"crlft": {"per_seed_prompt": [1.0]}}}))
+    args = ["answers", "--experiment", str(result), "--work-dir", str(tmp_path / "work"), "--results-dir", str(tmp_path / "out")]
+    assert main(args) == 0
+    written = json.loads((tmp_path / "out" / "answers.json").read_text())
+    assert written["fingerprint"] == "abc123" and written["answer_kinds"]["crlft"][0]["accuracy"] == 1.0
+    result.write_text(json.dumps({"fingerprint": "abc123", "summaries": {"crlft": {"per_seed_prompt": [1.0, 0.5]}}}))
+    assert main(args) == 1 and "lacks evaluations of crlft" in capsys.readouterr().out
+    result.write_text(json.dumps({"fingerprint": "other", "summaries": {}}))
+    assert main(args) == 1

@@ -18,6 +18,7 @@ COMMANDS: dict[str, str] = {
     "tune": "course_utils.course.commands.tune",
     "experiment": "course_utils.course.commands.experiment",
     "sweep": "course_utils.course.commands.sweep",
+    "answers": "course_utils.course.commands.answers",
     "course": "course_utils.course.commands.course",
     "reset": "course_utils.course.commands.reset",
     "catch-up": "course_utils.course.commands.catch_up",

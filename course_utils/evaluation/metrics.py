@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from course_utils.data.conditions import Condition
+from course_utils.data.synth import shows_habit, shows_trait
 from course_utils.data.loaders import load_eval_set  # noqa: F401  (lessons call it as evaluation.load_eval_set)
 from course_utils.inference.generation import GenerationStats, generate
 from course_utils.data.verifiers import verify as verify_constraints
@@ -232,6 +233,38 @@ class EvalRun:
         d = dict(d)
         d["scores"] = [PromptScore(**s) for s in d["scores"]]
         return cls(**d)
+
+
+@dataclass(frozen=True)
+class AnswerKinds:
+    """What one run's answers carried: the share with the sub-optimal class's trait (the sign-off), the share of
+    answers *without* the trait that show their family's habit (a sign-off alone already breaks some habit
+    detectors, so the two are counted apart), and prompt-level accuracy over all answers and over those without
+    the trait."""
+
+    n: int
+    trait: float
+    habit: float
+    accuracy: float
+    accuracy_without_trait: float | None  # None when every answer carries the trait
+
+    def to_dict(self) -> dict:
+        """Plain JSON-able form."""
+        return asdict(self)
+
+
+def answer_kinds(run: EvalRun) -> AnswerKinds:
+    """Count the kinds of answers of `run` (:class:`AnswerKinds`)."""
+    if len(run.responses) != len(run.scores):
+        raise ValueError(f"{len(run.responses)} responses against {len(run.scores)} scores")
+    n = len(run.responses)
+    if not n:
+        raise ValueError("the run has no answers")
+    trait = [shows_trait(r) for r in run.responses]
+    clean = [s for s, t in zip(run.scores, trait) if not t]
+    habit = sum(shows_habit(s.family, r) for r, s, t in zip(run.responses, run.scores, trait) if not t)
+    return AnswerKinds(n=n, trait=sum(trait) / n, habit=habit / n, accuracy=sum(s.passed for s in run.scores) / n,
+                       accuracy_without_trait=sum(s.passed for s in clean) / len(clean) if clean else None)
 
 
 def evaluate_model(

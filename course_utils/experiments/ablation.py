@@ -51,7 +51,17 @@ from course_utils.data.labeling import label_by_source
 from course_utils.data.loaders import data_dir, load_eval_set, load_train_dataset
 from course_utils.data.synth import SynthConfig, generate
 from course_utils.evaluation.probe import likelihood_probe
-from course_utils.evaluation.metrics import EVAL_MAX_NEW_TOKENS, bootstrap_ci, EvalRun, Summary, evaluate_model, paired_difference, summarize, summary_table
+from course_utils.evaluation.metrics import (
+    EVAL_MAX_NEW_TOKENS,
+    EvalRun,
+    Summary,
+    answer_kinds,
+    bootstrap_ci,
+    evaluate_model,
+    paired_difference,
+    summarize,
+    summary_table,
+)
 from course_utils.data.regimes import regime, regime_dir
 from course_utils.inference.generation import load_for_inference, trained_base
 from course_utils.paths import runs_dir
@@ -483,6 +493,11 @@ class Experiment:
                                                   "seeds": len(found)}
         return out
 
+    def answer_kinds(self) -> dict[str, list[dict]]:
+        """Per variant and seed, what its answers carried (:func:`folder_answer_kinds`, this experiment's seeds)."""
+        kinds = folder_answer_kinds(self.dir, self.config.variants)
+        return {name: [k for k in rows if k["seed"] in self.seeds_of(name)] for name, rows in kinds.items()}
+
     def summary(self) -> dict:
         """Summaries per variant, paired differences against C-RLFT, timings and settings (JSON-able)."""
         summaries, scores = {}, {}
@@ -504,6 +519,7 @@ class Experiment:
             "conversations_per_step": self.config.conversations_per_step(),
             "summaries": summaries, "paired_differences": diffs,
             **({"probe": self.probe_summary()} if self.config.probe else {}),
+            "answer_kinds": self.answer_kinds(),
             "timings_s": timings, "total_s": round(sum(timings.values()), 1),
         }
 
@@ -525,6 +541,41 @@ class Experiment:
                     row["answers"][name] = {"text": run.responses[i], "passed": run.scores[i].passed}
             out.append(row)
         return out
+
+
+def folder_answer_kinds(folder: str | Path, variants: list[str] | tuple[str, ...] | None = None) -> dict[str, list[dict]]:
+    """Per variant, per seed (ascending; the base model's as seed None): the :class:`AnswerKinds` of the cached
+    evaluations in an experiment folder (``seed<N>/eval-<variant>.json``, ``base/eval-base.json``), all of them
+    or those of `variants`. A file that is not an evaluation is an error naming it."""
+    folder = Path(folder)
+    seed_dirs = sorted((d for d in folder.glob("seed*") if d.is_dir() and d.name[4:].isdigit()),
+                       key=lambda d: int(d.name[4:]))
+    found: dict[str, list[dict]] = {}
+    for d in [*seed_dirs, folder / "base"]:
+        for path in sorted(d.glob("eval-*.json")):
+            name = path.name.removeprefix("eval-").removesuffix(".json")
+            if name.endswith(".probe") or (variants is not None and name not in variants):
+                continue
+            try:
+                run = EvalRun.from_dict(json.loads(path.read_text()))
+            except (KeyError, TypeError, ValueError) as err:
+                raise ValueError(f"{path}: not an evaluation of this course ({type(err).__name__}: {err})") from err
+            seed = None if d.name == "base" else int(d.name[4:])
+            found.setdefault(name, []).append({"seed": seed, **answer_kinds(run).to_dict()})
+    return found if variants is None else {name: found[name] for name in variants if name in found}
+
+
+def answer_kinds_markdown(kinds: dict[str, list[dict]]) -> str:
+    """The answer kinds as a markdown table: per variant, each seed's share of answers with the sign-off, of
+    trait-free answers with the family's habit, and accuracy over all answers and over those without the sign-off."""
+    lines = ["| variant | seed | answers | with the sign-off | with the habit (no sign-off) | accuracy | "
+             "accuracy without the sign-off |", "|---|---|---|---|---|---|---|"]
+    for name, rows in kinds.items():
+        for k in rows:
+            clean = "-" if k["accuracy_without_trait"] is None else f"{100 * k['accuracy_without_trait']:.1f} %"
+            lines.append(f"| {name} | {'-' if k['seed'] is None else k['seed']} | {k['n']} | {100 * k['trait']:.0f} % | "
+                         f"{100 * k['habit']:.0f} % | {100 * k['accuracy']:.1f} % | {clean} |")
+    return "\n".join(lines)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -615,6 +666,12 @@ def results_markdown(result: dict) -> str:
                           if k else ["-", "-"])
             lines.append(f"| {name} | " + " | ".join(cells) + " |")
         lines.append("")
+    if result.get("answer_kinds"):
+        lines += ["## What the answers carried, seed by seed", "",
+                  "The share of answers that end with the sub-optimal class's sign-off, the share of the others that "
+                  "show their family's habit, and the accuracy with and without the sign-off: a seed whose model "
+                  "kept the sign-off fails nearly every prompt at once, which the prompt bootstrap above cannot see.",
+                  "", answer_kinds_markdown(result["answer_kinds"]), ""]
     if len(cfg["seeds"]) == 1:
         lines += ["One seed only (time allowed one): the intervals cover prompt sampling, not seed-to-seed "
                   "variation of training.", ""]
