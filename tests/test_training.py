@@ -85,7 +85,8 @@ def test_output_dir_holds_adapter_tokenizer_and_log(tmp_path):
 def test_methods_select_data_and_switches():
     """Protects the ablation: each baseline differs from C-RLFT only in data, conditioning or weighting."""
     ds = labeled_dataset(8)
-    assert set(METHODS) == {"crlft", "sft", "sft-expert", "crlft-no-weight", "crlft-no-condition", "sft-filtered"}
+    assert set(METHODS) == {"crlft", "sft", "sft-expert", "crlft-no-weight", "crlft-no-condition", "sft-filtered", "kto"}
+    assert {m for m, spec in METHODS.items() if spec.trainer == "kto"} == {"kto"}  # the only non-SFT loss
     assert METHODS["sft-filtered"].verified_only and not METHODS["sft-filtered"].conditioned
     assert set(select_for_method(ds, "sft-expert")["condition"]) == {"expert"}
     assert len(select_for_method(ds, "sft")) == 8

@@ -13,6 +13,7 @@ on the held-out prompts, or on the validation prompts with ``split="val"``, wher
 | `crlft-no-weight` | class prefixes, every weight 1 | expert class |
 | `crlft-no-condition` | neutral prefix, class weights | neutral prefix |
 | `crlft-suboptimal` | (the `crlft` model) | sub-optimal class |
+| `kto` | KTO (TRL's `KTOTrainer`): expert answers desirable, sub-optimal undesirable | neutral prefix |
 
 Every variant gets the same number of optimiser steps; `budget()` reports what that means in epochs of each
 variant's own data (the expert slice is a tenth of the mixture, so at equal steps it is seen ten times as often).
@@ -97,15 +98,20 @@ VARIANTS: dict[str, Variant] = {
         Variant("crlft-suboptimal", "crlft", Condition.SUBOPTIMAL, "C-RLFT asked for the sub-optimal class", "-"),
         Variant("sft-filtered", "sft-filtered", Condition.NEUTRAL,
                 "SFT on the verifier-filtered mixture (a label for every answer)", "-"),
+        Variant("kto", "kto", Condition.NEUTRAL, "KTO on the class labels (TRL's KTOTrainer)", "-"),
     )
 }
+
+
+#: The paper's ablation (the default of an experiment); `kto` is lesson 07's alternative, run when named.
+ABLATION_VARIANTS: tuple[str, ...] = tuple(v for v in VARIANTS if v != "kto")
 
 
 @dataclass
 class ExperimentConfig:
     """Settings of one experiment; everything that changes its numbers is part of its fingerprint."""
 
-    variants: tuple[str, ...] = tuple(VARIANTS)
+    variants: tuple[str, ...] = ABLATION_VARIANTS
     seeds: tuple[int, ...] = (0,)
     max_steps: int = COURSE_STEPS  # the budget: 15 trainings of the 3-seed ablation fit in about 35 min on 2 CPU cores
     learning_rate: float | None = None  # None: the profile's (the cpu profile's was chosen on the validation prompts)
@@ -222,7 +228,7 @@ def code_fingerprint() -> str:
 
 #: Execution order: C-RLFT and its two headline comparisons first, so a partial run is already telling.
 RUN_ORDER = ("crlft", "crlft-suboptimal", "sft-mix", "sft-expert", "crlft-no-weight", "crlft-no-condition", "sft-filtered",
-             "base")
+             "kto", "base")
 
 
 def at_step(variant: str) -> tuple[str, int | None]:
@@ -518,6 +524,9 @@ class Experiment:
             "n_prompts": len(self.records()), "split": self.config.split, "budget": self.budget(),
             "conversations_per_step": self.config.conversations_per_step(),
             "summaries": summaries, "paired_differences": diffs,
+            # per prompt and seed, 1 if the answer passed: what a later comparison pairs against, without the runs
+            "prompt_ids": [r["id"] for r in self.records()],
+            "passed": {name: [[int(s.passed) for s in run] for run in runs] for name, runs in scores.items()},
             **({"probe": self.probe_summary()} if self.config.probe else {}),
             "answer_kinds": self.answer_kinds(),
             "timings_s": timings, "total_s": round(sum(timings.values()), 1),

@@ -21,6 +21,7 @@ Load a run for inference with ``course_utils.inference.generation.load_for_infer
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -28,8 +29,9 @@ import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
+import datasets
 import torch
 from datasets import Dataset
 from peft import LoraConfig, prepare_model_for_kbit_training
@@ -46,6 +48,7 @@ from course_utils.data.verifiers import record_passes
 from course_utils.hardware.models import load_model_and_tokenizer
 from course_utils.paths import display_path
 from course_utils.hardware.profiles import HardwareProfile, get_profile
+from course_utils.method.kto import KTO_BETA, CourseKTOConfig, CourseKTOTrainer, balanced_desirable_weight, kto_dataset
 from course_utils.method.trainer import CRLFTConfig, CRLFTTrainer
 
 logger = logging.getLogger(__name__)
@@ -64,6 +67,7 @@ class Method:
     expert_only: bool
     description: str
     verified_only: bool = False  # train only on conversations whose every answer passes the verifiers
+    trainer: str = "crlft"  # "crlft": CRLFTTrainer (every SFT variant); "kto": TRL's KTOTrainer on the class labels
 
 
 #: The methods of the course's ablation (names used by the CLI and the experiment).
@@ -77,6 +81,9 @@ METHODS: dict[str, Method] = {
         Method("crlft-no-condition", False, True, False, "weighted SFT: neutral prefix, the data's weights"),
         Method("sft-filtered", False, False, False, "SFT on the conversations whose answers pass the verifiers "
                "(a label for every answer, which C-RLFT does not have): neutral prefix, weight 1", verified_only=True),
+        Method("kto", False, False, False, "KTO (TRL's KTOTrainer): expert answers desirable, sub-optimal ones "
+               "undesirable, the classes balanced by weight; reference: the base (adapter disabled); neutral prefix",
+               trainer="kto"),
     )
 }
 
@@ -202,25 +209,30 @@ def profile_precision(profile: HardwareProfile) -> str:
 # ---- configuration ------------------------------------------------------------------------------------------
 def build_config(method: str, output_dir: str | Path, profile: HardwareProfile, *, max_steps: int = -1,
                  learning_rate: float | None = None, seed: int = 42, save_steps: int = 25,
-                 **overrides: Any) -> CRLFTConfig:
-    """The `CRLFTConfig` for `method` on `profile` (overrides win)."""
+                 **overrides: Any) -> CRLFTConfig | CourseKTOConfig:
+    """The trainer configuration of `method` on `profile` (overrides win): a `CRLFTConfig`, or for KTO a
+    `CourseKTOConfig` with the same optimiser, schedule, batches and logging."""
     spec = METHODS[method]
     on_gpu = torch.cuda.is_available()
     kwargs: dict[str, Any] = dict(
-        output_dir=str(output_dir), conditioned=spec.conditioned, weighted=spec.weighted,
+        output_dir=str(output_dir),
         per_device_train_batch_size=profile.batch_size, gradient_accumulation_steps=profile.grad_accum,
         learning_rate=learning_rate or profile.learning_rate, max_steps=max_steps, num_train_epochs=1,
         max_length=profile.max_seq_length, lr_scheduler_type="cosine", warmup_steps=0.05,
         adam_beta1=0.9, adam_beta2=0.95, weight_decay=0.0, max_grad_norm=1.0,
         optim=profile.optim if on_gpu else "adamw_torch",
         activation_checkpointing=profile.gradient_checkpointing and on_gpu,
-        padding_free=profile.padding_free,
         bf16=profile.compute_dtype == torch.bfloat16,  # on a CPU too, where the profile chose it (fast bf16)
         fp16=on_gpu and profile.compute_dtype == torch.float16,
         use_cpu=not on_gpu, seed=seed, data_seed=seed, logging_steps=1, logging_first_step=True,
         save_strategy="steps", save_steps=save_steps, save_total_limit=2, report_to=[],
         dataloader_num_workers=0, disable_tqdm=True,
     )
+    if spec.trainer == "kto":
+        kwargs.update(beta=KTO_BETA)
+        kwargs.update(overrides)
+        return CourseKTOConfig(**kwargs)
+    kwargs.update(conditioned=spec.conditioned, weighted=spec.weighted, padding_free=profile.padding_free)
     kwargs.update(overrides)
     return CRLFTConfig(**kwargs)
 
@@ -336,9 +348,12 @@ def run_training(
         if tokenizer is None:
             raise ValueError("pass the tokenizer together with the model")
         token_ids = prepare_for_crlft(model, tokenizer)
-    peft_config = (lora_config(prof, trainable_token_indices(model, token_ids), **(lora_overrides or {}))
-                   if use_lora else None)
-
+    kto = METHODS[method].trainer == "kto"
+    # KTO computes log-probabilities from lm_head.weight itself: the end-of-turn token's rows cannot train there
+    tokens = {} if kto else trainable_token_indices(model, token_ids)
+    peft_config = lora_config(prof, tokens, **(lora_overrides or {})) if use_lora else None
+    if kto:
+        config_overrides = {"desirable_weight": balanced_desirable_weight(dataset), **config_overrides}
     args = build_config(method, output_dir, prof, max_steps=max_steps, learning_rate=learning_rate, seed=seed,
                         **config_overrides)
     if resume and last is None:
@@ -348,8 +363,14 @@ def run_training(
     else:
         _truncate_log(output_dir / LOG_FILE, _checkpoint_step(last))
 
-    trainer = CRLFTTrainer(model, args=args, train_dataset=dataset, processing_class=tokenizer,
-                           peft_config=peft_config, callbacks=[_JsonlLogger(output_dir / LOG_FILE), *callbacks])
+    logged = [_JsonlLogger(output_dir / LOG_FILE), *callbacks]
+    if kto:
+        with quiet_datasets():  # KTOTrainer tokenizes with datasets' map, one progress bar per pass
+            trainer = CourseKTOTrainer(model, args=args, train_dataset=kto_dataset(dataset, seed),
+                                       processing_class=tokenizer, peft_config=peft_config, callbacks=logged)
+    else:
+        trainer = CRLFTTrainer(model, args=args, train_dataset=dataset, processing_class=tokenizer,
+                               peft_config=peft_config, callbacks=logged)
     if trainer.is_world_process_zero():  # recorded before the first checkpoint: a resume can always be checked
         (output_dir / RUN_FILE).write_text(json.dumps({"settings": settings, "status": "training"}, indent=2))
     # the log goes to training_log.jsonl and TrainResult.table(); on screen, one compact bar (or nothing)
@@ -366,7 +387,7 @@ def run_training(
     runtime = time.perf_counter() - start
     trainer.save_model(str(output_dir))  # adapter (safetensors) + tokenizer with the conditioned template
 
-    report = trainer.tokenization_report
+    report = getattr(trainer, "tokenization_report", None)  # CRLFTTrainer's; KTO has none
     tokens = trainer._total_train_tokens
     result = TrainResult(
         method=method, output_dir=str(output_dir), global_step=trainer.state.global_step,
@@ -381,13 +402,28 @@ def run_training(
             "method": method, "method_description": METHODS[method].description, "profile": prof.name,
             "model_id": model_id or prof.model_id, "precision": precision or profile_precision(prof),
             "conditions": TEMPLATE_CONDITIONS, "end_of_turn_token": EOT_TOKEN,
-            "conditioned": args.conditioned, "weighted": args.weighted, "max_steps": args.max_steps,
+            "conditioned": METHODS[method].conditioned, "weighted": METHODS[method].weighted,
+            **({"beta": args.beta, "desirable_weight": args.desirable_weight,
+                "undesirable_weight": args.undesirable_weight} if kto else {}),
+            "max_steps": args.max_steps,
             "learning_rate": args.learning_rate, "seed": seed, "global_step": result.global_step,
             "train_loss": result.train_loss, "runtime_s": runtime, "resumed_from": last,
             "tokenization": result.tokenization,
         }
         (output_dir / RUN_FILE).write_text(json.dumps(run_info, indent=2, default=str))
     return result
+
+
+@contextlib.contextmanager
+def quiet_datasets() -> Iterator[None]:
+    """Hide `datasets`' map/filter progress bars inside the block (and restore them after)."""
+    was_enabled = datasets.utils.logging.is_progress_bar_enabled()
+    datasets.disable_progress_bars()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            datasets.enable_progress_bars()
 
 
 def dataset_fingerprint(dataset: Dataset) -> str:

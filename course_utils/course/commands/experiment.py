@@ -11,7 +11,9 @@ import torch
 
 from course_utils.data.regimes import REGIMES
 from course_utils.experiments import ablation as experiment
-from course_utils.experiments.ablation import VARIANTS, ExperimentConfig, results_markdown, run_experiment
+from course_utils.experiments.ablation import (
+    ABLATION_VARIANTS, VARIANTS, ExperimentConfig, results_markdown, run_experiment,
+)
 from course_utils.paths import display_path, scratch_results_dir
 
 
@@ -21,7 +23,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "experiment", help="the headline ablation: base, SFT, expert-only SFT, C-RLFT and its ablations",
         description=experiment.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated subset of: " + ", ".join(VARIANTS))
+    p.add_argument("--variants", default=",".join(ABLATION_VARIANTS),
+                   help="comma-separated subset of: " + ", ".join(VARIANTS) + " (default: all but kto)")
     add_common_arguments(p)
     p.add_argument("--expert-share", type=float, default=None,
                    help="regenerate the training data with this share of expert conversations (default: shipped)")
