@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from collections import Counter
 
@@ -76,7 +77,10 @@ SOLUTIONS: dict[str, tuple] = {
     "06.3": (lambda d, seeds: ("ahead" if d["low"] > 0 and min(seeds) > 0 else
                                "behind" if d["high"] < 0 and max(seeds) < 0 else "unsettled"),
              lambda d, seeds: "ahead" if d["low"] > 0 else "behind" if d["high"] < 0 else "unsettled"),
+    "07.1": (9.0, 0.1),
+    "07.2": (0.5, 0.3),
 }
+CHECKED_WITH_RUNS = {"07.3"}  # needs run folders: test_retraining_exercise_* below
 NEEDS_MODEL_FILES = {"01.2", "01.4"}  # the offline tokenizer / config; no weights are loaded
 
 
@@ -85,7 +89,46 @@ def _value(x):
 
 
 def test_every_exercise_has_a_reference_solution():
-    assert set(SOLUTIONS) == set(EXERCISES)
+    assert set(SOLUTIONS) | CHECKED_WITH_RUNS == set(EXERCISES)
+
+
+def _kto_run(folder, beta, margins, **settings):
+    """A finished KTO run's record and log as `run_training` writes them (the checker reads nothing else)."""
+    from course_utils.training.run import LESSON07_RUN
+
+    folder.mkdir(parents=True)
+    record = {"method": "kto", "beta": beta, **{k: LESSON07_RUN[k] for k in ("max_steps", "seed", "learning_rate")}}
+    (folder / "crlft_run.json").write_text(json.dumps({**record, **settings}))
+    (folder / "training_log.jsonl").write_text("".join(
+        json.dumps({"step": i + 1, "loss": 0.5, "rewards/chosen": m, "rewards/rejected": 0.0}) + "\n"
+        for i, m in enumerate(margins)))
+
+
+@pytest.mark.parametrize("lesson, yours, prediction, ok", [
+    ([0.0, 0.5, 1.0, 1.2], [0.0, 3.0, 6.0, 9.0], "larger", True),   # measured larger, predicted larger
+    ([0.0, 0.5, 1.0, 1.2], [0.0, 3.0, 6.0, 9.0], "smaller", False),  # the prediction contradicts the run
+    ([0.0, 0.5, 1.0, 1.2], [0.0, 0.5, 0.9, 1.0], "smaller", True),   # within the lesson run's spread: either stands
+])
+def test_retraining_exercise_grades_the_prediction_against_the_measured_runs(tmp_path, monkeypatch, capsys,
+                                                                            lesson, yours, prediction, ok):
+    """07.3 reads both runs' logs: the verdict follows what was measured, with the lesson run's spread as tolerance."""
+    monkeypatch.setenv("CRLFT_RUNS_DIR", str(tmp_path))
+    _kto_run(tmp_path / "lesson07" / "kto", 0.1, lesson)
+    _kto_run(tmp_path / "mine", 1.0, yours)
+    assert check("07.3", {"prediction": prediction, "run": str(tmp_path / "mine")}) is ok
+
+
+def test_retraining_exercise_refuses_a_run_that_changed_more_than_beta(tmp_path, monkeypatch, capsys):
+    """07.3 is a one-knob experiment: a run with another beta or learning rate is not an answer."""
+    monkeypatch.setenv("CRLFT_RUNS_DIR", str(tmp_path))
+    _kto_run(tmp_path / "lesson07" / "kto", 0.1, [0.0, 1.0])
+    _kto_run(tmp_path / "lr", 1.0, [0.0, 5.0], learning_rate=1.0)
+    _kto_run(tmp_path / "beta", 0.1, [0.0, 5.0])
+    assert check("07.3", {"prediction": "larger", "run": str(tmp_path / "lr")}) is False
+    assert check("07.3", {"prediction": "larger", "run": str(tmp_path / "beta")}) is False
+    assert check("07.3", {"prediction": "larger", "run": str(tmp_path / "missing")}) is False
+    out = capsys.readouterr().out
+    assert "learning_rate" in out and "beta" in out and "train it first" in out
 
 
 @pytest.mark.parametrize("exercise_id", sorted(SOLUTIONS))

@@ -19,6 +19,7 @@ COMMANDS: dict[str, str] = {
     "experiment": "course_utils.course.commands.experiment",
     "sweep": "course_utils.course.commands.sweep",
     "answers": "course_utils.course.commands.answers",
+    "compare": "course_utils.course.commands.compare",
     "course": "course_utils.course.commands.course",
     "reset": "course_utils.course.commands.reset",
     "catch-up": "course_utils.course.commands.catch_up",

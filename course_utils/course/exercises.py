@@ -499,6 +499,95 @@ def _06_3(answer: Any) -> tuple[bool, str]:
     return True, "a difference is settled when its interval excludes 0 *and* every seed has the same sign."
 
 
+# ---- lesson 07: C-RLFT beside KTO ---------------------------------------------------------------------------------
+def _regime_records(name: str) -> list[dict]:
+    from course_utils.data.regimes import regime_dir
+    from course_utils.data.schema import read_records
+
+    return read_records(regime_dir(name) / "train.jsonl")
+
+
+@exercise("07.1", "warm-up", "The premise regime's training data: with undesirable_weight 1, which desirable_weight "
+                             "balances KTO's two classes by the KTO paper's rule?")
+def _07_1(answer: Any) -> tuple[bool, str]:
+    from course_utils.method.kto import balanced_desirable_weight
+    from course_utils.training.run import lesson03_data
+
+    truth = balanced_desirable_weight(lesson03_data())  # the premise regime's train.jsonl, labeled
+    value = _number(answer)
+    if math.isclose(value, 0.1):
+        return False, "0.1 is C-RLFT's reward for the sub-optimal class, not KTO's weight; hint: count the classes."
+    return _close(value, truth, 0.01, "desirable_weight x n_desirable = undesirable_weight x n_undesirable.")
+
+
+@exercise("07.2", "core", "In the control regime's training data, what share of the answers KTO calls undesirable "
+                          "pass every verifier (are correct)?")
+def _07_2(answer: Any) -> tuple[bool, str]:
+    from course_utils.data.regimes import answer_kind
+    from course_utils.data.synth import EXPERT_SOURCE
+
+    suboptimal = [r for r in _regime_records("control") if r["source"] != EXPERT_SOURCE]
+    truth = sum(answer_kind(r) == "correct" for r in suboptimal) / len(suboptimal)
+    value = _number(answer)
+    if value > 1:
+        return False, "answer with a share between 0 and 1, not a count or a percentage."
+    return _close(value, truth, 0.01, "take the sub-optimal conversations (source gpt-3.5-turbo) and count those "
+                                      "whose `answer_kind` is 'correct' (course_utils.data.regimes).")
+
+
+def kto_reward_margin(run_dir: str | Any) -> tuple[float, float]:
+    """The last logged implied-reward margin of a KTO run, rewards/chosen - rewards/rejected, and the spread of that
+    margin over the run's logged steps after the first (the tolerance the retraining exercise grants)."""
+    from course_utils.training.run import read_log
+
+    margins = [h["rewards/chosen"] - h["rewards/rejected"] for h in read_log(run_dir)
+               if "rewards/chosen" in h and "rewards/rejected" in h]
+    if len(margins) < 2:
+        raise ValueError(f"{run_dir}: no KTO training log with rewards (train it first)")
+    later = margins[1:]
+    return margins[-1], max(later) - min(later)
+
+
+@exercise("07.3", "stretch", "Retrain lesson 07's short KTO run with beta = 1.0 (everything else as LESSON07_RUN). "
+                             "Predict first: is its last implied-reward margin 'larger' or 'smaller' than at beta "
+                             "0.1? Answer {'prediction': ..., 'run': your run folder}")
+def _07_3(answer: Any) -> tuple[bool, str]:
+    import json
+    from pathlib import Path
+
+    from course_utils.paths import runs_dir
+    from course_utils.training.run import LESSON07_RUN
+
+    if not isinstance(answer, dict) or set(answer) != {"prediction", "run"}:
+        return False, "answer with a dict: {'prediction': 'larger' or 'smaller', 'run': the folder you trained into}."
+    if answer["prediction"] not in ("larger", "smaller"):
+        return False, "the prediction is 'larger' or 'smaller'."
+    lesson, mine = runs_dir() / "lesson07" / "kto", Path(answer["run"])
+    records = {}
+    for name, folder in (("lesson 07's run", lesson), ("your run", mine)):
+        path = folder / "crlft_run.json"
+        if not path.exists():
+            return False, f"{name} has no record at {path}: train it first (lesson 07, section 4)."
+        records[name] = json.loads(path.read_text())
+    theirs, yours = records["lesson 07's run"], records["your run"]
+    if yours.get("method") != "kto" or yours.get("beta") != 1.0:
+        return False, f"your run is method {yours.get('method')!r} with beta {yours.get('beta')!r}: retrain KTO with beta=1.0."
+    for key in ("max_steps", "seed", "learning_rate"):
+        if yours.get(key) != LESSON07_RUN[key]:
+            return False, f"your run's {key} is {yours.get(key)!r}, the lesson's {LESSON07_RUN[key]!r}: change beta only."
+    base, spread = kto_reward_margin(lesson)
+    margin, _ = kto_reward_margin(mine)
+    if abs(margin - base) <= spread:  # the tolerance: how much the lesson's own margin moved from step to step
+        return True, (f"margins {margin:+.2f} (beta 1.0) and {base:+.2f} (beta {theirs.get('beta')}) lie within the "
+                      f"step-to-step spread of the lesson's run ({spread:.2f}): too close to call, either prediction stands.")
+    measured = "larger" if margin > base else "smaller"
+    why = ("the reward is beta x log(pi / pi_ref): ten times the beta scales the same log-ratio tenfold, while the "
+           "loss saturates sooner and moves the log-ratios less")
+    if answer["prediction"] == measured:
+        return True, f"{measured}, as you predicted: {margin:+.2f} against {base:+.2f}; {why}."
+    return False, f"measured {margin:+.2f} against {base:+.2f}: {measured}, not {answer['prediction']}. Hint: {why}."
+
+
 # ---- API ------------------------------------------------------------------------------------------------------------
 def check(exercise_id: str, answer: Any) -> bool:
     """Check `answer` to exercise `exercise_id` (e.g. ``"03.2"``), print feedback, return whether it is right.

@@ -60,6 +60,32 @@ def plot_ablation(summaries: dict, title: str = "") -> Figure:
     return fig
 
 
+def plot_alternatives(points: dict[str, dict[str, dict]], title: str = "") -> Figure:
+    """One panel per data regime: each variant's prompt-level accuracy with its 95 % CI. `points`: regime ->
+    variant -> {"mean", "low", "high"} (fractions). C-RLFT green, KTO orange, the upper bound hatched."""
+    fig, axes = plt.subplots(1, len(points), figsize=(5.5 * len(points), 3.6), squeeze=False, sharex=True)
+    for ax, (regime, rows) in zip(axes[0], points.items()):
+        names = list(rows)
+        means = [100 * rows[n]["mean"] for n in names]
+        err = [[m - 100 * rows[n]["low"] for m, n in zip(means, names)],
+               [100 * rows[n]["high"] - m for m, n in zip(means, names)]]
+        colors = ["#55a868" if n == "crlft" else "#dd8452" if n == "kto" else "#8c8c8c" if n == "base"
+                  else "#4c72b0" for n in names]
+        bars = ax.barh(names, means, xerr=err, color=colors, capsize=3)
+        for bar, n in zip(bars, names):
+            if n == "sft-filtered":
+                bar.set_hatch("//")
+        ax.invert_yaxis()
+        ax.set_xlim(0, 100)
+        ax.set_xlabel("prompt-level strict accuracy (%)")
+        ax.set_title(f"{regime} regime")
+        for i, m in enumerate(means):
+            ax.annotate(f"{m:.1f}", (m, i), xytext=(4, -10), textcoords="offset points", fontsize=8)
+    fig.suptitle(title + "\ngreen: C-RLFT; orange: KTO; hatched: filtered SFT, which uses a label per answer")
+    fig.tight_layout()
+    return fig
+
+
 def plot_sweep(points: dict[str, list[dict]], title: str = "") -> Figure:
     """Prompt-level accuracy against the share of expert data, one line per variant with 95 % CI bars and each
     seed's accuracy as a dot. `points`: variant -> [{"share", "mean", "low", "high", "per_seed"}, ...]."""

@@ -101,6 +101,13 @@ LESSON03_RUN: dict[str, Any] = {"max_steps": 24, "seed": 0, "save_steps": 8, "le
                                 "gradient_accumulation_steps": 4}
 
 
+#: Lesson 07's short KTO run (``runs/lesson07/kto``, on :func:`lesson03_data`): KTO's learning rate chosen on the
+#: premise regime's validation prompts (``results/validation/kto/premise.md``; a test keeps the two equal), 4 steps
+#: of 16 conversations (8 x 2): enough to show where KTO pushes the likelihoods, far from its chosen length.
+LESSON07_RUN: dict[str, Any] = {"max_steps": 4, "seed": 0, "save_steps": 4, "learning_rate": 2e-3,
+                                "gradient_accumulation_steps": 2}
+
+
 def lesson03_data() -> Dataset:
     """Lesson 03's training conversations, labeled: the ``premise`` regime's ``train.jsonl``."""
     return load_train_dataset(regime_dir(LESSON03_REGIME) / "train.jsonl")
