@@ -1,5 +1,5 @@
 """Test-run layout for `pytest -n 2 --dist loadscope` (scripts/test.sh): every notebook's cells run on one worker,
-in order, in one kernel; lesson 04 runs after lesson 03 on the same worker (it reuses lesson 03's adapter); the
+in order, in one kernel; lesson 04 runs after lesson 03 on the same worker (it reuses lesson 03's adapter), lesson 07's solutions after lesson 07; the
 notebooks that took longest in their committed run start first, and the unit tests (one scope each) fill the gaps."""
 
 from __future__ import annotations
@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-SAME_WORKER = {"04_quantized_inference": "03_crlft_qlora"}  # notebook -> the notebook whose outputs it reuses
+# notebook -> the notebook whose outputs it reuses (lesson 07's solutions reuse its short KTO run)
+SAME_WORKER = {"04_quantized_inference": "03_crlft_qlora", "07_solutions": "07_crlft_beside_kto"}
 
 
 def notebook_scope(nodeid: str) -> str | None:

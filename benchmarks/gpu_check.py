@@ -45,7 +45,7 @@ from unittest import mock
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-GPU_LESSONS = ("03_crlft_qlora", "04_quantized_inference", "05_evaluation", "06_when_does_crlft_pay")
+GPU_LESSONS = ("03_crlft_qlora", "04_quantized_inference", "05_evaluation", "06_when_does_crlft_pay", "07_crlft_beside_kto")
 GPU_DTYPES = ("bf16", "fp16")
 SHAPES = (("t4", "smollm2-1.7b"), ("24gb", "mistral-7b"))
 

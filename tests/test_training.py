@@ -245,3 +245,17 @@ def test_lesson03_runs_on_the_settings_chosen_on_its_regimes_validation_prompts(
     assert LESSON03_RUN["gradient_accumulation_steps"] == tuning["config"]["grad_accum"]
     assert LESSON03_RUN.get("stop_at", LESSON03_RUN["max_steps"]) == tuning["chosen"]["crlft"]["step"]
     assert len(lesson03_data()) == 800
+
+
+def test_lesson07_short_kto_run_uses_ktos_validation_learning_rate():
+    """Lesson 07's 4-step KTO run trains at the learning rate chosen for KTO on the premise validation prompts
+    (results/validation/kto/premise.json), on the premise data, with at least two conversations per micro-batch
+    (KTO's KL estimate pairs each answer with another prompt of its micro-batch)."""
+    from course_utils.hardware.profiles import get_profile
+    from course_utils.paths import REPO_ROOT
+    from course_utils.training.run import LESSON03_REGIME, LESSON07_RUN
+
+    tuning = json.loads((REPO_ROOT / "results" / "validation" / "kto" / "premise.json").read_text())
+    assert tuning["regime"] == LESSON03_REGIME
+    assert LESSON07_RUN["learning_rate"] == tuning["chosen"]["kto"]["learning_rate"]
+    assert get_profile("cpu").batch_size >= 2

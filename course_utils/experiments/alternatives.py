@@ -160,17 +160,16 @@ def alternatives_markdown(result: dict) -> str:
             cost = f"{row['seconds_per_step']:.0f}" if row["seconds_per_step"] else "-"
             probe = f"{p['mean']:+.2f} [{p['low']:+.2f}, {p['high']:+.2f}]" if p else "-"
             lr = f"{row['learning_rate']:g}" if row["learning_rate"] else "-"
+            cost += f" ({row['workers']} proc.)" if row["seconds_per_step"] else ""
             lines.append(f"| {variant} | {row['labels']} | {_pct(s['prompt'])} | {seeds} | {budget} | {lr} | {cost} | "
                          f"{probe} | {row['source']} ({row['fingerprint']}) |")
         lines += ["", "| difference | points [95 % CI] | kind |", "|---|---|---|"]
         for key, d in reg["differences"].items():
             lines.append(f"| {key} | {100 * d['mean']:+.1f} [{100 * d['low']:+.1f}, {100 * d['high']:+.1f}] | "
                          f"{'paired' if d['paired'] else 'unpaired (intervals combined; wider than paired)'} |")
-        kto, crlft = reg["rows"].get("kto"), reg["rows"].get("crlft")
-        if kto and crlft and kto["seconds_per_step"] and crlft["seconds_per_step"]:
-            lines += ["", f"Training cost: KTO {kto['seconds_per_step']:.0f} s per step against C-RLFT's "
-                      f"{crlft['seconds_per_step']:.0f} s ({kto['seconds_per_step'] / crlft['seconds_per_step']:.1f}x; "
-                      f"{kto['machine']}, {kto['workers']} and {crlft['workers']} worker processes)."]
+        lines += ["", "Seconds per step are each experiment's own wall times per training step, with the number of worker "
+                  "processes that shared the machine's cores in that experiment: compare them across files only with "
+                  "that in mind (`benchmarks/kto_cost.py` times KTO and C-RLFT in one process, like for like)."]
         lines.append("")
     return "\n".join(lines)
 
