@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import replace
 
 import pytest
 
@@ -342,6 +343,27 @@ def test_experiment_cli_takes_the_tuning_result(tmp_path):
     assert config.tuned == (("crlft", 4e-3, 16), ("sft", 2e-3, 24))
     args = build_parser(["experiment"]).parse_args(["experiment", "--regime", "control"])
     with pytest.raises(SystemExit, match="premise"):
+        apply_tuning(args, tuning)
+
+
+def test_kto_knobs_reach_kto_trainings_only_and_travel_with_the_tuning():
+    """KTO's beta and desirable weight are settings of the experiment: they reach the KTO runs (not the SFT ones),
+    change the fingerprint, and `--tuned` carries the ones a choice was made under (a contradicting one is an error)."""
+    from course_utils.course.cli import build_parser
+    from course_utils.course.commands.experiment import apply_tuning, config_from_args
+
+    config = ex.ExperimentConfig(variants=("kto", "crlft"), kto_beta=1.0, kto_desirable_weight=3.0, grad_accum=4)
+    assert config.training_overrides("kto") == {"beta": 1.0, "desirable_weight": 3.0, "gradient_accumulation_steps": 4}
+    assert config.training_overrides("crlft") == {"gradient_accumulation_steps": 4}
+    assert ex.ExperimentConfig(variants=("kto",)).training_overrides("kto") == {}
+    assert config.fingerprint() != replace(config, kto_beta=None).fingerprint()
+    tuning = {"regime": "premise", "config": {"max_steps": 16, "grad_accum": 4, "kto_beta": 1.0},
+              "chosen": {"kto": {"learning_rate": 2e-3, "step": 8}}}
+    args = build_parser(["experiment"]).parse_args(["experiment"])
+    apply_tuning(args, tuning)
+    assert (config_from_args(args, ("kto",)).kto_beta, args.kto_desirable_weight) == (1.0, None)
+    args = build_parser(["experiment"]).parse_args(["experiment", "--kto-beta", "0.1"])
+    with pytest.raises(SystemExit, match="kto_beta"):
         apply_tuning(args, tuning)
 
 

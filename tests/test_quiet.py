@@ -34,3 +34,18 @@ def test_loading_a_4bit_layer_prints_nothing_on_stderr():
         "layer(torch.randn(1, 64, dtype=torch.bfloat16))\n"
     )
     assert _stderr(code) == ""
+
+
+def test_quiet_progress_hides_transformers_and_datasets_bars_and_restores_them():
+    """`quiet_progress(True)` hides both libraries' bars (model loading; TRL's tokenization maps) inside the block
+    only; `quiet_progress(False)` leaves them alone."""
+    import datasets
+    from transformers.utils import logging as hf_logging
+
+    from course_utils.hardware.models import quiet_progress
+
+    with quiet_progress(True):
+        assert not hf_logging.is_progress_bar_enabled() and not datasets.is_progress_bar_enabled()
+    assert hf_logging.is_progress_bar_enabled() and datasets.is_progress_bar_enabled()
+    with quiet_progress(False):
+        assert hf_logging.is_progress_bar_enabled() and datasets.is_progress_bar_enabled()

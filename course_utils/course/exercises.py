@@ -500,13 +500,6 @@ def _06_3(answer: Any) -> tuple[bool, str]:
 
 
 # ---- lesson 07: C-RLFT beside KTO ---------------------------------------------------------------------------------
-def _regime_records(name: str) -> list[dict]:
-    from course_utils.data.regimes import regime_dir
-    from course_utils.data.schema import read_records
-
-    return read_records(regime_dir(name) / "train.jsonl")
-
-
 @exercise("07.1", "warm-up", "The premise regime's training data: with undesirable_weight 1, which desirable_weight "
                              "balances KTO's two classes by the KTO paper's rule?")
 def _07_1(answer: Any) -> tuple[bool, str]:
@@ -523,16 +516,17 @@ def _07_1(answer: Any) -> tuple[bool, str]:
 @exercise("07.2", "core", "In the control regime's training data, what share of the answers KTO calls undesirable "
                           "pass every verifier (are correct)?")
 def _07_2(answer: Any) -> tuple[bool, str]:
-    from course_utils.data.regimes import answer_kind
-    from course_utils.data.synth import EXPERT_SOURCE
+    from course_utils.data.regimes import mass_table, regime_dir
+    from course_utils.data.schema import read_records
 
-    suboptimal = [r for r in _regime_records("control") if r["source"] != EXPERT_SOURCE]
-    truth = sum(answer_kind(r) == "correct" for r in suboptimal) / len(suboptimal)
+    counts = mass_table(read_records(regime_dir("control") / "train.jsonl"))["all"]  # the sub-optimal answers' kinds
+    truth = counts["correct"] / (counts["correct"] + counts["habit"] + counts["trait"])
     value = _number(answer)
     if value > 1:
         return False, "answer with a share between 0 and 1, not a count or a percentage."
     return _close(value, truth, 0.01, "take the sub-optimal conversations (source gpt-3.5-turbo) and count those "
-                                      "whose `answer_kind` is 'correct' (course_utils.data.regimes).")
+                                      "whose `answer_kind` is 'correct' (`mass_table(records)['all']` counts "
+                                      "each kind; course_utils.data.regimes).")
 
 
 def kto_reward_margin(run_dir: str | Any) -> tuple[float, float]:

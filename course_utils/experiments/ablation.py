@@ -70,7 +70,7 @@ from course_utils.evaluation.plots import plot_ablation
 from course_utils.hardware.profiles import get_profile
 from course_utils.hardware.machine import machine_info
 from course_utils.training.run import (
-    COURSE_STEPS, finished_run, rows_for_method, run_settings, run_training, select_for_method,
+    COURSE_STEPS, METHODS, finished_run, rows_for_method, run_settings, run_training, select_for_method,
 )
 
 
@@ -131,6 +131,8 @@ class ExperimentConfig:
     tuned: tuple[tuple[str, float, int], ...] = ()  # (method, learning rate, step) chosen on the validation prompts
     probe: bool = False  # also run the likelihood probe (course_utils.evaluation.probe) on each model, its condition
     # (`crlft tune`): each method trains at its rate and ends at its step, on the schedule of max_steps
+    kto_beta: float | None = None  # KTO's beta (None: KTO_BETA, TRL's and the paper's 0.1); KTO runs only
+    kto_desirable_weight: float | None = None  # None: balanced from the data (balanced_desirable_weight); KTO only
     n_boot: int = 2000
 
     def __post_init__(self) -> None:
@@ -171,9 +173,15 @@ class ExperimentConfig:
         profile = get_profile(self.profile)
         return profile.batch_size * (self.grad_accum or profile.grad_accum)
 
-    def training_overrides(self) -> dict[str, Any]:
-        """`CRLFTConfig` overrides every training of this experiment gets (recorded in each run's settings)."""
+    def training_overrides(self, method: str | None = None) -> dict[str, Any]:
+        """Trainer-configuration overrides the trainings of this experiment get (recorded in each run's settings):
+        every method's, plus KTO's own knobs when `method` trains with KTO."""
         overrides: dict[str, Any] = {}
+        if method is not None and METHODS[method].trainer == "kto":
+            if self.kto_beta is not None:
+                overrides["beta"] = self.kto_beta
+            if self.kto_desirable_weight is not None:
+                overrides["desirable_weight"] = self.kto_desirable_weight
         if self.grad_accum is not None:
             overrides["gradient_accumulation_steps"] = self.grad_accum
         if self.eval_steps:  # keep every checkpoint that is evaluated
@@ -361,7 +369,7 @@ class Experiment:
                                 select_for_method(self.train_dataset(), method),
                                 precision=self.config.precision, model_id=None, max_steps=self.config.max_steps,
                                 learning_rate=learning_rate, seed=seed,
-                                config_overrides=self.config.training_overrides(), stop_at=stop_at)
+                                config_overrides=self.config.training_overrides(method), stop_at=stop_at)
         return finished_run(self.run_dir(seed, method), settings)
 
     # ---- steps ----
@@ -374,7 +382,7 @@ class Experiment:
         result = run_training(
             method, dataset=self.train_dataset(), output_dir=out, profile=self.config.profile, max_steps=self.config.max_steps,
             learning_rate=learning_rate, seed=seed, resume=True, stop_at=stop_at, precision=self.config.precision,
-            progress=self.progress, **self.config.training_overrides(),
+            progress=self.progress, **self.config.training_overrides(method),
         )
         gc.collect()
         return {"runtime_s": result.runtime_s, "global_step": result.global_step, "train_loss": result.train_loss}

@@ -28,6 +28,7 @@ from course_utils.experiments.ablation import (
     Experiment, ExperimentConfig, _plan, _units, code_fingerprint, execute_in_processes, write_report,
 )
 from course_utils.hardware.machine import machine_info
+from course_utils.method.kto import KTO_BETA
 
 TUNING_SEED = 100  # a training seed for choosing settings only; the reported runs use seeds 0, 1, 2
 TUNED_VARIANTS: tuple[str, ...] = ("crlft", "crlft-no-condition", "sft-mix", "sft-expert", "sft-filtered")
@@ -119,7 +120,8 @@ def tuning_markdown(result: dict) -> str:
         f"{m.get('cpu_compute_dtype', '?')}.",
         "",
         f"Training seed {result['seed']} (used for choosing only), {result['conversations_per_step']} conversations per "
-        f"optimiser step, {result['n_prompts']} validation prompts (never the held-out ones), greedy decoding.",
+        f"optimiser step, {result['n_prompts']} validation prompts (never the held-out ones), greedy decoding."
+        + kto_knobs(result["config"]),
         "",
         "## Chosen per method (best validation accuracy; ties: fewer steps, then the smaller learning rate)",
         "",
@@ -137,6 +139,15 @@ def tuning_markdown(result: dict) -> str:
             cells = {p["step"]: f"{100 * p['mean']:.1f} [{100 * p['low']:.0f}, {100 * p['high']:.0f}]" for p in points}
             lines.append(f"| {variant} | {lr} | " + " | ".join(cells.get(s, "-") for s in result["steps"]) + " |")
     return "\n".join(lines) + "\n"
+
+
+def kto_knobs(config: dict) -> str:
+    """KTO's beta and desirable weight of a tuning's config, as a sentence (empty when it tunes no KTO)."""
+    if "kto" not in config["variants"]:
+        return ""
+    beta, weight = config.get("kto_beta"), config.get("kto_desirable_weight")
+    return (f" KTO: beta {KTO_BETA if beta is None else beta:g}, desirable_weight "
+            f"{'balanced from the data' if weight is None else f'{weight:g}'}.")
 
 
 def write_tuning(result: dict, results_dir: str | Path) -> dict[str, Path]:

@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import datasets
 import torch
 from transformers import (
     AutoModelForCausalLM,
@@ -160,15 +161,19 @@ def is_small_checkpoint(path: str | Path) -> bool:
 
 @contextmanager
 def quiet_progress(quiet: bool) -> Iterator[None]:
-    """Hide transformers' progress bars (loading, saving) while `quiet`, restoring the previous setting."""
-    was_enabled = hf_logging.is_progress_bar_enabled()
+    """Hide transformers' progress bars (loading, saving) and datasets' (map, filter: TRL's tokenization) while
+    `quiet`, restoring the previous settings."""
+    was_enabled = hf_logging.is_progress_bar_enabled(), datasets.is_progress_bar_enabled()
     if quiet:
         hf_logging.disable_progress_bar()
+        datasets.disable_progress_bars()
     try:
         yield
     finally:
-        if quiet and was_enabled:
+        if quiet and was_enabled[0]:
             hf_logging.enable_progress_bar()
+        if quiet and was_enabled[1]:
+            datasets.enable_progress_bars()
 
 
 def load_tokenizer(model_id: str | None = None, *, trust_remote_code: bool = False) -> PreTrainedTokenizerBase:

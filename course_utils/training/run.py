@@ -21,7 +21,6 @@ Load a run for inference with ``course_utils.inference.generation.load_for_infer
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import logging
@@ -29,9 +28,8 @@ import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
-import datasets
 import torch
 from datasets import Dataset
 from peft import LoraConfig, prepare_model_for_kbit_training
@@ -45,7 +43,7 @@ from course_utils.data.conditions import Condition
 from course_utils.data.loaders import load_train_dataset
 from course_utils.data.regimes import regime_dir
 from course_utils.data.verifiers import record_passes
-from course_utils.hardware.models import load_model_and_tokenizer
+from course_utils.hardware.models import load_model_and_tokenizer, quiet_progress
 from course_utils.paths import display_path
 from course_utils.hardware.profiles import HardwareProfile, get_profile
 from course_utils.method.kto import KTO_BETA, CourseKTOConfig, CourseKTOTrainer, balanced_desirable_weight, kto_dataset
@@ -372,7 +370,7 @@ def run_training(
 
     logged = [_JsonlLogger(output_dir / LOG_FILE), *callbacks]
     if kto:
-        with quiet_datasets():  # KTOTrainer tokenizes with datasets' map, one progress bar per pass
+        with quiet_progress(True):  # KTOTrainer tokenizes with datasets' map, one progress bar per pass
             trainer = CourseKTOTrainer(model, args=args, train_dataset=kto_dataset(dataset, seed),
                                        processing_class=tokenizer, peft_config=peft_config, callbacks=logged)
     else:
@@ -419,18 +417,6 @@ def run_training(
         }
         (output_dir / RUN_FILE).write_text(json.dumps(run_info, indent=2, default=str))
     return result
-
-
-@contextlib.contextmanager
-def quiet_datasets() -> Iterator[None]:
-    """Hide `datasets`' map/filter progress bars inside the block (and restore them after)."""
-    was_enabled = datasets.utils.logging.is_progress_bar_enabled()
-    datasets.disable_progress_bars()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            datasets.enable_progress_bars()
 
 
 def dataset_fingerprint(dataset: Dataset) -> str:

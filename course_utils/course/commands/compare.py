@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 
+from course_utils.course.commands.experiment import command_line
 from course_utils.experiments import alternatives
 from course_utils.paths import display_path, scratch_results_dir
 
@@ -30,11 +31,8 @@ def run(args: argparse.Namespace) -> int:
         if name in regimes:
             raise SystemExit(f"--regime {name} given twice")
         regimes[name] = paths
-    command = "crlft compare " + " ".join(f"--regime {n} {' '.join(p)}" for n, p in regimes.items())
-    if args.results_dir:
-        command += f" --results-dir {args.results_dir}"
     try:
-        result = alternatives.compare(regimes, command)
+        result = alternatives.compare(regimes, command_line(args, "compare"))
     except ValueError as err:
         raise SystemExit(str(err)) from err
     out = alternatives.write_alternatives(result, args.results_dir or scratch_results_dir())

@@ -74,6 +74,11 @@ def add_common_arguments(p: argparse.ArgumentParser) -> None:
                    help="also run the likelihood probe on every model (log p(correct) - log p(with the sign-off / habit))")
     p.add_argument("--eval-steps", default="",
                    help="comma-separated steps whose checkpoints are also scored (validation learning curves)")
+    p.add_argument("--kto-beta", type=float, default=None,
+                   help="KTO's beta (default 0.1, TRL's and the KTO paper's); the kto variant only")
+    p.add_argument("--kto-desirable-weight", type=float, default=None,
+                   help="KTO's desirable_weight (default: balanced from the data by the KTO paper's rule, 9 at "
+                        "80 desirable / 720 undesirable); the kto variant only")
 
 
 def config_from_args(args: argparse.Namespace, variants: tuple[str, ...]) -> ExperimentConfig:
@@ -87,14 +92,21 @@ def config_from_args(args: argparse.Namespace, variants: tuple[str, ...]) -> Exp
         batch_size=args.batch_size, regime=args.regime, grad_accum=args.grad_accum,
         eval_steps=tuple(int(s) for s in args.eval_steps.split(",") if s.strip()),
         tuned=getattr(args, "tuned_settings", ()), probe=args.probe,
+        kto_beta=args.kto_beta, kto_desirable_weight=args.kto_desirable_weight,
     )
 
 
 def apply_tuning(args: argparse.Namespace, tuning: dict) -> None:
     """Take a `crlft tune` result's choices (per method: learning rate, step) and the settings they were chosen
-    under (regime, schedule length, micro-batches per step); a contradicting --regime is an error."""
+    under (regime, schedule length, micro-batches per step, KTO's knobs); a contradicting --regime or KTO knob is
+    an error."""
     if args.regime not in (None, tuning["regime"]):
         raise SystemExit(f"--tuned was chosen on the {tuning['regime']!r} regime, not on {args.regime!r}")
+    for knob in ("kto_beta", "kto_desirable_weight"):
+        chosen = tuning["config"].get(knob)
+        if getattr(args, knob) not in (None, chosen):
+            raise SystemExit(f"--tuned was chosen with {knob} {chosen}, not {getattr(args, knob)}")
+        setattr(args, knob, chosen)
     args.regime, args.max_steps = tuning["regime"], tuning["config"]["max_steps"]
     args.grad_accum = tuning["config"]["grad_accum"]
     args.tuned_settings = tuple((VARIANTS[v].method, c["learning_rate"], c["step"]) for v, c in tuning["chosen"].items())
