@@ -1,6 +1,7 @@
 """Test-run layout for `pytest -n 2 --dist loadscope` (scripts/test.sh): every notebook's cells run on one worker,
-in order, in one kernel; lesson 04 runs after lesson 03 on the same worker (it reuses lesson 03's adapter), lesson 07's solutions after lesson 07; the
-notebooks that took longest in their committed run start first, and the unit tests (one scope each) fill the gaps."""
+in order, in one kernel; lesson 04 runs after lesson 03 on the same worker (it reuses lesson 03's adapter), and the
+solutions of lessons 05 and 07 after their lessons; the notebooks that took longest in their committed run start
+first, and the unit tests (one scope each) fill the gaps."""
 
 from __future__ import annotations
 
@@ -11,8 +12,10 @@ from pathlib import Path
 
 import pytest
 
-# notebook -> the notebook whose outputs it reuses (lesson 07's solutions reuse its short KTO run)
-SAME_WORKER = {"04_quantized_inference": "03_crlft_qlora", "07_solutions": "07_crlft_beside_kto"}
+# notebook -> the notebook whose outputs it reuses (lesson 05's solutions reuse its reduced experiment, lesson 07's
+# its short KTO run; on two workers at once they would train into the same folder)
+SAME_WORKER = {"04_quantized_inference": "03_crlft_qlora", "05_solutions": "05_evaluation",
+               "07_solutions": "07_crlft_beside_kto"}
 
 
 def notebook_scope(nodeid: str) -> str | None:

@@ -63,6 +63,14 @@ def test_a_difference_inside_one_experiment_is_its_own_paired_one(tmp_path):
     assert d["paired"] and (d["mean"], d["low"], d["high"]) == pytest.approx((0.2, 0.1, 0.3))
 
 
+def test_crlft_is_compared_with_every_sft_method_present(tmp_path):
+    """The table answers lesson 06's question too: C-RLFT minus each SFT method whose row is there, and no other."""
+    central = _experiment(tmp_path / "c.json", {"crlft": 0.5, "sft-expert": 0.6, "sft-mix": 0.3})
+    diffs = compare_regime([central])["differences"]
+    assert {"crlft - sft-expert", "crlft - sft-mix"} <= set(diffs) and "crlft - crlft-no-condition" not in diffs
+    assert diffs["crlft - sft-mix"]["mean"] == pytest.approx(0.2)
+
+
 def test_experiments_of_different_regimes_are_refused(tmp_path):
     """Comparing a premise run with a control run would be a silent apples-to-oranges table."""
     a = _experiment(tmp_path / "a.json", {"crlft": 0.5})

@@ -44,6 +44,45 @@ def _params_01_4():
     return count_params(model_config("offline/SmolLM2-135M-Instruct")).total
 
 
+def _lazy_records_02_5():
+    from dataclasses import replace
+
+    from course_utils.data.regimes import regime
+    from course_utils.data.synth import dense_sparse, generate
+
+    premise = regime("premise")
+    rate = exercises.EXERCISE_02_5_TRAIT_RATE
+    return generate(replace(premise.config, trait_rates=dense_sparse(rate, rate)), premise.seed)[0]
+
+
+def _lazy_records_06_4():
+    from dataclasses import replace
+
+    from course_utils.data.regimes import regime
+    from course_utils.data.synth import generate
+
+    control = regime("control")
+    return generate(replace(control.config, expert_share=exercises.EXERCISE_06_4_SHARE), control.seed)[0]
+
+
+def _lazy_02_5():
+    return {"prediction": "no", "records": _lazy_records_02_5()}
+
+
+def _lazy_02_5_wrong():
+    return {"prediction": "yes", "records": _lazy_records_02_5()}
+
+
+def _lazy_06_4():
+    return {"prediction": 0, "records": _lazy_records_06_4()}
+
+
+def _lazy_06_4_wrong():
+    return {"prediction": 4, "records": _lazy_records_06_4()}
+
+
+_NF4 = [-10.0 - 0.1 * i for i in range(24)]
+
 # id -> (reference solution, a typical wrong answer); callables named _lazy_* are evaluated at test time
 SOLUTIONS: dict[str, tuple] = {
     "00.1": ("cpu", "workshop"),
@@ -77,15 +116,21 @@ SOLUTIONS: dict[str, tuple] = {
     "06.3": (lambda d, seeds: ("ahead" if d["low"] > 0 and min(seeds) > 0 else
                                "behind" if d["high"] < 0 and max(seeds) < 0 else "unsettled"),
              lambda d, seeds: "ahead" if d["low"] > 0 else "behind" if d["high"] < 0 else "unsettled"),
+    "02.5": (_lazy_02_5, _lazy_02_5_wrong),
+    "04.5": ({"prediction": "lower", "nf4": _NF4, "fp4": [x - 5 - (i % 3) for i, x in enumerate(_NF4)]},
+             {"prediction": "same", "nf4": _NF4, "fp4": [x - 5 - (i % 3) for i, x in enumerate(_NF4)]}),
+    "05.5": ({"prediction": "unsettled", "difference": {"mean": 0.03, "low": -0.05, "high": 0.11, "n": 64}},
+             {"prediction": "settled", "difference": {"mean": 0.03, "low": -0.05, "high": 0.11, "n": 64}}),
+    "06.4": (_lazy_06_4, _lazy_06_4_wrong),
     "07.1": (9.0, 0.1),
     "07.2": (0.5, 0.3),
 }
-CHECKED_WITH_RUNS = {"07.3"}  # needs run folders: test_retraining_exercise_* below
+CHECKED_WITH_RUNS = {"03.6", "07.3"}  # need run folders: test_retraining_exercise_* and test_weight_exercise_* below
 NEEDS_MODEL_FILES = {"01.2", "01.4"}  # the offline tokenizer / config; no weights are loaded
 
 
 def _value(x):
-    return x() if callable(x) and getattr(x, "__name__", "").startswith(("_tokens", "_params")) else x
+    return x() if callable(x) and getattr(x, "__name__", "").startswith(("_tokens", "_params", "_lazy")) else x
 
 
 def test_every_exercise_has_a_reference_solution():
@@ -131,6 +176,41 @@ def test_retraining_exercise_refuses_a_run_that_changed_more_than_beta(tmp_path,
     assert "learning_rate" in out and "beta" in out and "train it first" in out
 
 
+def _weight_run(folder, method, losses, **settings):
+    """A finished run's record and per-class log as `run_training` writes them (the 03.6 checker reads nothing else)."""
+    folder.mkdir(parents=True)
+    record = {"method": method, "data": "abc", **{k: exercises.EXERCISE_03_6_RUN[k]
+                                                  for k in ("max_steps", "seed", "learning_rate")}, **settings}
+    (folder / "crlft_run.json").write_text(json.dumps({"settings": record}))
+    (folder / "training_log.jsonl").write_text("".join(
+        json.dumps({"step": i + 1, "loss": 1.0, "loss_suboptimal": x}) + "\n" for i, x in enumerate(losses)))
+
+
+@pytest.mark.parametrize("unweighted, prediction, ok", [
+    ([2.0, 2.0, 1.5, 1.2], "lower", True),    # weight 1 fitted the sub-optimal class faster, as predicted
+    ([2.0, 2.0, 1.5, 1.2], "higher", False),  # the prediction contradicts the runs
+    ([2.0, 2.0, 1.9, 1.9], "lower", False),   # the runs agree within their own noise: measured 'same'
+])
+def test_weight_exercise_grades_the_prediction_against_the_paired_runs(tmp_path, capsys, unweighted, prediction, ok):
+    """03.6 compares the two runs step by step; their disagreement before any update is the tolerance."""
+    _weight_run(tmp_path / "w", "crlft", [2.0, 2.0, 1.7, 1.9])
+    _weight_run(tmp_path / "u", "crlft-no-weight", unweighted)
+    answer = {"prediction": prediction, "weighted": str(tmp_path / "w"), "unweighted": str(tmp_path / "u")}
+    assert check("03.6", answer) is ok
+
+
+def test_weight_exercise_refuses_runs_that_differ_in_more_than_the_weights(tmp_path, capsys):
+    """03.6 is a one-knob experiment: another seed, method or missing run is not an answer."""
+    _weight_run(tmp_path / "w", "crlft", [2.0, 2.0, 1.9])
+    _weight_run(tmp_path / "seed", "crlft-no-weight", [2.0, 2.0, 1.5], data="other")
+    _weight_run(tmp_path / "sft", "crlft-no-condition", [2.0, 2.0, 1.5])
+    for other in ("seed", "sft", "missing"):
+        answer = {"prediction": "lower", "weighted": str(tmp_path / "w"), "unweighted": str(tmp_path / other)}
+        assert check("03.6", answer) is False
+    out = capsys.readouterr().out
+    assert "data" in out and "crlft-no-weight" in out and "train it first" in out
+
+
 @pytest.mark.parametrize("exercise_id", sorted(SOLUTIONS))
 def test_reference_solution_passes(exercise_id, capsys):
     assert check(exercise_id, _value(SOLUTIONS[exercise_id][0])) is True
@@ -140,7 +220,7 @@ def test_reference_solution_passes(exercise_id, capsys):
 
 @pytest.mark.parametrize("exercise_id", sorted(SOLUTIONS))
 def test_typical_wrong_answer_fails_with_a_hint(exercise_id, capsys):
-    assert check(exercise_id, SOLUTIONS[exercise_id][1]) is False
+    assert check(exercise_id, _value(SOLUTIONS[exercise_id][1])) is False
     out = capsys.readouterr().out
     assert "not yet" in out and ("hint" in out.lower() or "expected" in out)
 

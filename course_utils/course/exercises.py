@@ -87,6 +87,31 @@ def _text(answer: Any) -> str:
     return answer.strip().strip("`'\"").strip().lower().replace("_", "-")
 
 
+def _prediction(answer: Any, choices: tuple[str, ...], *fields: str) -> str | None:
+    """The feedback when a hands-on answer is not ``{'prediction': one of choices, <fields>...}``, else None."""
+    keys = ("prediction", *fields)
+    if not isinstance(answer, dict) or set(answer) != set(keys):
+        return "answer with a dict: {" + ", ".join(f"'{k}': ..." for k in keys) + "}."
+    if answer["prediction"] not in choices:
+        return f"the prediction is one of {', '.join(repr(c) for c in choices)}."
+    return None
+
+
+def interval_verdict(difference: Any, above: str, below: str, neither: str = "same") -> str:
+    """What a measured difference (an `Accuracy` or a dict with ``low`` and ``high``) says: `above` when its 95 %
+    interval lies above 0, `below` when below, else `neither`: the run's own interval is the tolerance."""
+    low, high = (difference["low"], difference["high"]) if isinstance(difference, dict) else (difference.low,
+                                                                                              difference.high)
+    return above if low > 0 else below if high < 0 else neither
+
+
+def _graded(prediction: str, measured: str, what: str, why: str) -> tuple[bool, str]:
+    """Feedback on a prediction against what the run measured."""
+    if prediction == measured:
+        return True, f"{measured}, as you predicted: {what}. {why}"
+    return False, f"measured {measured!r}, not {prediction!r}: {what}. Hint: {why}"
+
+
 @functools.lru_cache(maxsize=1)
 def _offline_tokenizer():
     """The offline model's tokenizer, loaded once (as lesson 01 loads it)."""
@@ -253,6 +278,41 @@ def _02_4(answer: Any) -> tuple[bool, str]:
     return True, "right for beta in (0.1, 0.39, 1, 5): larger beta -> ratio closer to 1, smaller -> it explodes."
 
 
+#: 02.5's knob: the premise regime regenerated with this share of sub-optimal answers carrying the sign-off (59 %).
+EXERCISE_02_5_TRAIT_RATE = 0.2
+
+
+@exercise("02.5", "core", "Hands-on: regenerate the premise regime with the sign-off in 20 % of the sub-optimal answers "
+                          "instead of 59 % (its seed, every other knob kept) and redo its weighted-mass table. Predict "
+                          "first: does weighting alone still fail in the sparse families ('yes' or 'no')? Answer "
+                          "{'prediction': ..., 'records': your regenerated records}")
+def _02_5(answer: Any) -> tuple[bool, str]:
+    from course_utils.data.regimes import mass_table, regime
+    from course_utils.data.synth import shows_trait
+
+    if (problem := _prediction(answer, ("yes", "no"), "records")) is not None:
+        return False, problem
+    records, premise = list(answer["records"]), regime("premise")
+    if len(records) != premise.config.n_train:
+        return False, f"{len(records)} records: regenerate the training set at the regime's size, {premise.config.n_train}."
+    table = mass_table(records)
+    kinds = table["all"]
+    trait = kinds["trait"] / (kinds["correct"] + kinds["habit"] + kinds["trait"])
+    counts = table["all"]["correct"] + table["all"]["habit"] + table["all"]["trait"]
+    if abs(trait - EXERCISE_02_5_TRAIT_RATE) > 2 / counts ** 0.5:  # the generator's rounding, not another knob
+        return False, (f"{100 * trait:.0f} % of your sub-optimal answers carry the sign-off, not "
+                       f"{100 * EXERCISE_02_5_TRAIT_RATE:.0f} %: set trait_rates=dense_sparse(0.2, 0.2) on the "
+                       "regime's config (dataclasses.replace) and generate with the regime's seed.")
+    sparse = [f for f, weight in premise.config.expert_family_weights.items() if weight < 1]
+    shares = {f: table[f]["correct_share"] for f in sparse}
+    measured = "yes" if any(v < 0.5 for v in shares.values()) else "no"
+    what = "the correct answers' share of the weighted mass in the sparse families is " + ", ".join(
+        f"{f} {100 * v:.0f} %" for f, v in shares.items())
+    return _graded(answer["prediction"], measured, what,
+                   "Without the sign-off most sub-optimal answers are correct again, and their weight 0.1 adds to "
+                   "the correct side: the trait rate, not the expert share, is what made the sparse families fail.")
+
+
 # ---- lesson 03: C-RLFT with QLoRA ---------------------------------------------------------------------------------
 @exercise("03.1", "warm-up", "Which method of `METHODS` is C-RLFT with every weight equal to 1? (a method name)")
 def _03_1(answer: Any) -> tuple[bool, str]:
@@ -339,6 +399,62 @@ def _03_5(answer: Any) -> tuple[bool, str]:
     return False, f"got {got:.5f}, expected {truth:.5f}. Hint: sum of all w*CE over sum of all w."
 
 
+#: 03.6's two short runs on lesson 03's data: steps of 16 conversations (8 x 2) at lesson 03's learning rate; the
+#: first step is warm-up (learning rate 0), so the first two logged losses are taken before any real update.
+EXERCISE_03_6_RUN: dict[str, Any] = {"max_steps": 6, "seed": 0, "save_steps": 6, "learning_rate": 4e-3,
+                                     "gradient_accumulation_steps": 2}
+
+
+def class_losses(run_dir: str | Any, key: str = "loss_suboptimal") -> list[float]:
+    """One class's (unweighted) token cross-entropy per logged step of a finished run (``training_log.jsonl``)."""
+    from course_utils.training.run import read_log
+
+    values = [h[key] for h in read_log(run_dir) if key in h]
+    if not values:
+        raise ValueError(f"{run_dir}: no {key} in its training log (train it first)")
+    return values
+
+
+@exercise("03.6", "stretch", "Hands-on: train EXERCISE_03_6_RUN twice on lesson 03's data, as C-RLFT ('crlft') and "
+                             "with every weight 1 ('crlft-no-weight'). Predict first: at the last step, is the "
+                             "sub-optimal answers' loss 'lower' or 'higher' with weight 1? Answer {'prediction': ..., "
+                             "'weighted': run folder, 'unweighted': run folder}")
+def _03_6(answer: Any) -> tuple[bool, str]:
+    import json
+    from pathlib import Path
+
+    if (problem := _prediction(answer, ("lower", "higher"), "weighted", "unweighted")) is not None:
+        return False, problem
+    settings = {}
+    for name, method in (("weighted", "crlft"), ("unweighted", "crlft-no-weight")):
+        record = Path(answer[name]) / "crlft_run.json"
+        if not record.exists():
+            return False, f"your {name} run has no record at {record}: train it first."
+        settings[name] = json.loads(record.read_text())["settings"]
+        if settings[name]["method"] != method:
+            return False, f"the {name} run is method {settings[name]['method']!r}; train it with {method!r}."
+        for key in ("max_steps", "seed", "learning_rate"):
+            if settings[name][key] != EXERCISE_03_6_RUN[key]:
+                return False, f"the {name} run's {key} is {settings[name][key]!r}: train it with EXERCISE_03_6_RUN."
+    differ = [k for k in settings["weighted"] if k != "method" and settings["weighted"][k] != settings["unweighted"].get(k)]
+    if differ:
+        return False, f"the two runs differ in {', '.join(differ)} as well: change the weights only."
+    weighted, unweighted = class_losses(answer["weighted"]), class_losses(answer["unweighted"])
+    if len(weighted) != len(unweighted) or len(weighted) < 3:
+        return False, "the two logs have different lengths: let both runs finish."
+    # both runs see the same batches in the same order, so before the first real update their losses agree up to
+    # the arithmetic: that disagreement is the tolerance
+    noise = max(abs(a - b) for a, b in zip(weighted[:2], unweighted[:2])) + 1e-6
+    gap = unweighted[-1] - weighted[-1]
+    measured = "lower" if gap < -noise else "higher" if gap > noise else "same"
+    what = (f"sub-optimal loss at the last step {unweighted[-1]:.3f} with weight 1 against {weighted[-1]:.3f} with "
+            f"0.1 (the runs agreed within {noise:.1e} before any update)")
+    return _graded(answer["prediction"], measured, what,
+                   "The loss is normalised by the step's total weight, so raising the sub-optimal class from 0.1 to "
+                   "1 roughly doubles its share of the gradient (from about half to nine tenths): the model fits "
+                   "that class, sign-off included, faster.")
+
+
 # ---- lesson 04: quantized inference ---------------------------------------------------------------------------------
 @exercise("04.1", "warm-up", "How many distinct values can one 4-bit weight take (NF4 or FP4)?")
 def _04_1(answer: Any) -> tuple[bool, str]:
@@ -393,6 +509,33 @@ def _04_4(answer: Any) -> tuple[bool, str]:
     return False, "hint: 4 bits per weight plus one 32-bit absmax shared by 256 weights."
 
 
+#: 04.5's prompts: a family-balanced subset of the premise regime's *validation* prompts (a knob is chosen there).
+EXERCISE_04_5_PROMPTS = 24
+
+
+@exercise("04.5", "core", "Hands-on: load the base model in FP4 and in NF4 and compute log p(correct answer) on "
+                          "EXERCISE_04_5_PROMPTS validation prompts (answer_log_probs). Predict first: is FP4 "
+                          "'higher', 'lower' or the 'same' as NF4? Answer {'prediction': ..., 'nf4': log-probs, "
+                          "'fp4': log-probs}")
+def _04_5(answer: Any) -> tuple[bool, str]:
+    import numpy as np
+
+    from course_utils.evaluation.metrics import bootstrap_ci
+
+    if (problem := _prediction(answer, ("higher", "lower", "same"), "nf4", "fp4")) is not None:
+        return False, problem
+    nf4, fp4 = (np.asarray(answer[k], dtype=float) for k in ("nf4", "fp4"))
+    if len(nf4) != EXERCISE_04_5_PROMPTS or len(fp4) != EXERCISE_04_5_PROMPTS:
+        return False, f"give one log-probability per prompt, {EXERCISE_04_5_PROMPTS} for each format."
+    d = fp4 - nf4
+    low, high = bootstrap_ci(d, n_boot=2000, seed=0)
+    measured = interval_verdict({"low": low, "high": high}, "higher", "lower")
+    what = f"FP4 minus NF4 {d.mean():+.2f} nats per answer [{low:+.2f}, {high:+.2f}] (paired bootstrap over prompts)"
+    return _graded(answer["prediction"], measured, what,
+                   "NF4 puts its 16 levels where normally distributed weights are dense; FP4 spends them on a wide "
+                   "range, so more weights round far from their value (section 2's error plot).")
+
+
 # ---- lesson 05: evaluation --------------------------------------------------------------------------------------------
 #: Constraint results of three prompts (True = passed), used by 05.1 and 05.2.
 EXERCISE_05_CHECKS = [[True, True], [True, False], [True]]
@@ -440,6 +583,29 @@ def _05_4(answer: Any) -> tuple[bool, str]:
     return _close(value, high - low, 0.02,
                   "`bootstrap_ci([1.0] * 60 + [0.0] * 40)` from course_utils.evaluation.metrics, or 2 * 1.96 * "
                   "sqrt(p (1 - p) / n).")
+
+
+#: 05.5's prompts: twice the reduced experiment's 32, from the *validation* split (a knob is chosen there).
+EXERCISE_05_5_PROMPTS = 64
+
+
+@exercise("05.5", "core", "Hands-on: score the reduced experiment's C-RLFT adapter on EXERCISE_05_5_PROMPTS validation "
+                          "prompts under the expert and the sub-optimal condition. Predict first: does the paired "
+                          "difference (expert minus sub-optimal) become 'settled' (its interval excludes 0) or stay "
+                          "'unsettled'? Answer {'prediction': ..., 'difference': ev.paired_difference(...)}")
+def _05_5(answer: Any) -> tuple[bool, str]:
+    if (problem := _prediction(answer, ("settled", "unsettled"), "difference")) is not None:
+        return False, problem
+    d = answer["difference"]
+    n = d["n"] if isinstance(d, dict) else d.n
+    if n != EXERCISE_05_5_PROMPTS:
+        return False, f"the difference covers {n} prompts; score {EXERCISE_05_5_PROMPTS} (load_eval_set(limit=..., split='val'))."
+    mean, low, high = (d["mean"], d["low"], d["high"]) if isinstance(d, dict) else (d.mean, d.low, d.high)
+    measured = interval_verdict(d, "settled", "settled", "unsettled")
+    what = f"{100 * mean:+.1f} points [{100 * low:+.1f}, {100 * high:+.1f}] on {n} prompts"
+    return _graded(answer["prediction"], measured, what,
+                   "Doubling the prompts narrows an interval by about 1/sqrt(2) only: a difference of a few points "
+                   "needs hundreds of prompts, which is why the full experiment pairs 120 prompts and 3 seeds.")
 
 
 # ---- lesson 06: when does C-RLFT pay? ------------------------------------------------------------------------------
@@ -497,6 +663,44 @@ def _06_3(answer: Any) -> tuple[bool, str]:
         if got != expected:
             return False, f"settled({d}, {seeds}) returned {got!r}, expected {expected!r}. Hint: {why}."
     return True, "a difference is settled when its interval excludes 0 *and* every seed has the same sign."
+
+
+#: 06.4's knob: the control regime regenerated with this share of expert conversations (10 %).
+EXERCISE_06_4_SHARE = 0.02
+
+
+@exercise("06.4", "stretch", "Hands-on: regenerate the control regime with 2 % expert conversations instead of 10 % (its "
+                             "seed, every other knob kept) and redo lesson 06's weighted-mass arithmetic. Predict "
+                             "first: in how many families does weighting alone fail? Answer {'prediction': a count, "
+                             "'records': your regenerated records}")
+def _06_4(answer: Any) -> tuple[bool, str]:
+    from course_utils.data.regimes import mass_table, regime
+    from course_utils.data.synth import EXPERT_SOURCE
+
+    if not isinstance(answer, dict) or set(answer) != {"prediction", "records"}:
+        return False, "answer with a dict: {'prediction': a count of families, 'records': your regenerated records}."
+    records, control = list(answer["records"]), regime("control")
+    if len(records) != control.config.n_train:
+        return False, f"{len(records)} records: regenerate the training set at the regime's size, {control.config.n_train}."
+    share = sum(r.get("source") == EXPERT_SOURCE for r in records) / len(records)
+    if round(share * len(records)) != round(EXERCISE_06_4_SHARE * control.config.n_train):
+        return False, (f"{100 * share:.1f} % of your records are expert: set expert_share={EXERCISE_06_4_SHARE} on the "
+                       "control regime's config (dataclasses.replace) and generate with the regime's seed.")
+    from course_utils.data.regimes import regime_dir
+    from course_utils.data.schema import read_records
+
+    table, shipped = mass_table(records), mass_table(read_records(regime_dir("control") / "train.jsonl"))
+    failing = [f for f, row in table.items() if f != "all" and row["correct_share"] < 0.5]
+    lowest = min((f for f in table if f != "all"), key=lambda f: table[f]["correct_share"])
+    prediction = _number(answer["prediction"])
+    what = (f"weighting alone fails in {len(failing)} famil{'y' if len(failing) == 1 else 'ies'}"
+            + (f" ({', '.join(failing)})" if failing else "") + f"; the closest call is {lowest}, whose correct "
+            f"answers hold {100 * table[lowest]['correct_share']:.0f} % of the weighted mass (shipped: "
+            f"{100 * shipped[lowest]['correct_share']:.0f} %)")
+    why = ("In the families where most sub-optimal answers show their habit, the expert answers carry most of the "
+           "correct mass: with fewer of them that share falls towards one half, and whether it crosses depends on "
+           "how many sub-optimal answers are correct there. Count it before you train; do not assume it.")
+    return _graded(str(int(prediction)), str(len(failing)), what, why)
 
 
 # ---- lesson 07: C-RLFT beside KTO ---------------------------------------------------------------------------------

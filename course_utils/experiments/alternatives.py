@@ -48,10 +48,12 @@ LABELS: dict[str, str] = {
     "base": "- (no training)",
 }
 
-#: The differences reported: the headline question first.
+#: The differences reported: the headline question first, then KTO against each SFT method, then C-RLFT against
+#: the SFT methods (lesson 06's comparisons, so that one table answers "which method, for these labels").
 DIFFERENCES: tuple[tuple[str, str], ...] = (
     ("crlft", "kto"), ("kto", "sft-expert"), ("kto", "sft-mix"), ("kto", "crlft-no-condition"),
     ("sft-filtered", "kto"), ("sft-filtered", "crlft"),
+    ("crlft", "sft-expert"), ("crlft", "crlft-no-condition"), ("crlft", "sft-mix"),
 )
 
 
