@@ -81,7 +81,7 @@ def _lazy_06_4_wrong():
     return {"prediction": 4, "records": _lazy_records_06_4()}
 
 
-_NF4 = [-10.0 - 0.1 * i for i in range(24)]
+_NF4 = [-10.0 - 0.1 * i for i in range(24)]  # log-probabilities of 24 answers
 
 # id -> (reference solution, a typical wrong answer); callables named _lazy_* are evaluated at test time
 SOLUTIONS: dict[str, tuple] = {
@@ -117,8 +117,8 @@ SOLUTIONS: dict[str, tuple] = {
                                "behind" if d["high"] < 0 and max(seeds) < 0 else "unsettled"),
              lambda d, seeds: "ahead" if d["low"] > 0 else "behind" if d["high"] < 0 else "unsettled"),
     "02.5": (_lazy_02_5, _lazy_02_5_wrong),
-    "04.5": ({"prediction": "lower", "nf4": _NF4, "fp4": [x - 5 - (i % 3) for i, x in enumerate(_NF4)]},
-             {"prediction": "same", "nf4": _NF4, "fp4": [x - 5 - (i % 3) for i, x in enumerate(_NF4)]}),
+    "04.5": ({"prediction": "same", "with": _NF4, "without": [x + 0.01 * (-1) ** i for i, x in enumerate(_NF4)]},
+             {"prediction": "lower", "with": _NF4, "without": [x + 0.01 * (-1) ** i for i, x in enumerate(_NF4)]}),
     "05.5": ({"prediction": "unsettled", "difference": {"mean": 0.03, "low": -0.05, "high": 0.11, "n": 64}},
              {"prediction": "settled", "difference": {"mean": 0.03, "low": -0.05, "high": 0.11, "n": 64}}),
     "06.4": (_lazy_06_4, _lazy_06_4_wrong),
