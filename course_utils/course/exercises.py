@@ -97,12 +97,26 @@ def _prediction(answer: Any, choices: tuple[str, ...], *fields: str) -> str | No
     return None
 
 
+def _field(measured: Any, name: str) -> Any:
+    """A field of a measured difference given as an `Accuracy` or as its dict form."""
+    return measured[name] if isinstance(measured, dict) else getattr(measured, name)
+
+
 def interval_verdict(difference: Any, above: str, below: str, neither: str = "same") -> str:
     """What a measured difference (an `Accuracy` or a dict with ``low`` and ``high``) says: `above` when its 95 %
     interval lies above 0, `below` when below, else `neither`: the run's own interval is the tolerance."""
-    low, high = (difference["low"], difference["high"]) if isinstance(difference, dict) else (difference.low,
-                                                                                              difference.high)
-    return above if low > 0 else below if high < 0 else neither
+    return above if _field(difference, "low") > 0 else below if _field(difference, "high") < 0 else neither
+
+
+def _regenerated(answer: Any, regime_name: str) -> tuple[list[dict], Any] | str:
+    """The records of a hands-on answer that regenerated `regime_name`'s training set, with that regime; or the
+    feedback when they cannot be (the wrong size)."""
+    from course_utils.data.regimes import regime
+
+    records, chosen = list(answer["records"]), regime(regime_name)
+    if len(records) != chosen.config.n_train:
+        return f"{len(records)} records: regenerate the training set at the regime's size, {chosen.config.n_train}."
+    return records, chosen
 
 
 def _graded(prediction: str, measured: str, what: str, why: str) -> tuple[bool, str]:
@@ -287,19 +301,17 @@ EXERCISE_02_5_TRAIT_RATE = 0.2
                           "first: does weighting alone still fail in the sparse families ('yes' or 'no')? Answer "
                           "{'prediction': ..., 'records': your regenerated records}")
 def _02_5(answer: Any) -> tuple[bool, str]:
-    from course_utils.data.regimes import mass_table, regime
-    from course_utils.data.synth import shows_trait
+    from course_utils.data.regimes import mass_table
 
     if (problem := _prediction(answer, ("yes", "no"), "records")) is not None:
         return False, problem
-    records, premise = list(answer["records"]), regime("premise")
-    if len(records) != premise.config.n_train:
-        return False, f"{len(records)} records: regenerate the training set at the regime's size, {premise.config.n_train}."
+    if isinstance(regenerated := _regenerated(answer, "premise"), str):
+        return False, regenerated
+    records, premise = regenerated
     table = mass_table(records)
-    kinds = table["all"]
-    trait = kinds["trait"] / (kinds["correct"] + kinds["habit"] + kinds["trait"])
-    counts = table["all"]["correct"] + table["all"]["habit"] + table["all"]["trait"]
-    if abs(trait - EXERCISE_02_5_TRAIT_RATE) > 2 / counts ** 0.5:  # the generator's rounding, not another knob
+    suboptimal = table["all"]["correct"] + table["all"]["habit"] + table["all"]["trait"]
+    trait = table["all"]["trait"] / suboptimal
+    if abs(trait - EXERCISE_02_5_TRAIT_RATE) > 2 / suboptimal ** 0.5:  # the generator's rounding, not another knob
         return False, (f"{100 * trait:.0f} % of your sub-optimal answers carry the sign-off, not "
                        f"{100 * EXERCISE_02_5_TRAIT_RATE:.0f} %: set trait_rates=dense_sparse(0.2, 0.2) on the "
                        "regime's config (dataclasses.replace) and generate with the regime's seed.")
@@ -599,10 +611,10 @@ def _05_5(answer: Any) -> tuple[bool, str]:
     if (problem := _prediction(answer, ("settled", "unsettled"), "difference")) is not None:
         return False, problem
     d = answer["difference"]
-    n = d["n"] if isinstance(d, dict) else d.n
+    n = _field(d, "n")
     if n != EXERCISE_05_5_PROMPTS:
         return False, f"the difference covers {n} prompts; score {EXERCISE_05_5_PROMPTS} (load_eval_set(limit=..., split='val'))."
-    mean, low, high = (d["mean"], d["low"], d["high"]) if isinstance(d, dict) else (d.mean, d.low, d.high)
+    mean, low, high = (_field(d, k) for k in ("mean", "low", "high"))
     measured = interval_verdict(d, "settled", "settled", "unsettled")
     what = f"{100 * mean:+.1f} points [{100 * low:+.1f}, {100 * high:+.1f}] on {n} prompts"
     return _graded(answer["prediction"], measured, what,
@@ -676,14 +688,14 @@ EXERCISE_06_4_SHARE = 0.02
                              "first: in how many families does weighting alone fail? Answer {'prediction': a count, "
                              "'records': your regenerated records}")
 def _06_4(answer: Any) -> tuple[bool, str]:
-    from course_utils.data.regimes import mass_table, regime
+    from course_utils.data.regimes import mass_table
     from course_utils.data.synth import EXPERT_SOURCE
 
     if not isinstance(answer, dict) or set(answer) != {"prediction", "records"}:
         return False, "answer with a dict: {'prediction': a count of families, 'records': your regenerated records}."
-    records, control = list(answer["records"]), regime("control")
-    if len(records) != control.config.n_train:
-        return False, f"{len(records)} records: regenerate the training set at the regime's size, {control.config.n_train}."
+    if isinstance(regenerated := _regenerated(answer, "control"), str):
+        return False, regenerated
+    records, control = regenerated
     share = sum(r.get("source") == EXPERT_SOURCE for r in records) / len(records)
     if round(share * len(records)) != round(EXERCISE_06_4_SHARE * control.config.n_train):
         return False, (f"{100 * share:.1f} % of your records are expert: set expert_share={EXERCISE_06_4_SHARE} on the "
