@@ -313,7 +313,7 @@ def _02_5(answer: Any) -> tuple[bool, str]:
     trait = table["all"]["trait"] / suboptimal
     if abs(trait - EXERCISE_02_5_TRAIT_RATE) > 2 / suboptimal ** 0.5:  # the generator's rounding, not another knob
         return False, (f"{100 * trait:.0f} % of your sub-optimal answers carry the sign-off, not "
-                       f"{100 * EXERCISE_02_5_TRAIT_RATE:.0f} %: set trait_rates=dense_sparse(0.2, 0.2) on the "
+                       f"{100 * EXERCISE_02_5_TRAIT_RATE:.0f} %: set trait_rates=dense_sparse(rate, rate) with that rate on the "
                        "regime's config (dataclasses.replace) and generate with the regime's seed.")
     sparse = [f for f, weight in premise.config.expert_family_weights.items() if weight < 1]
     shares = {f: table[f]["correct_share"] for f in sparse}
@@ -688,7 +688,8 @@ EXERCISE_06_4_SHARE = 0.02
                              "first: in how many families does weighting alone fail? Answer {'prediction': a count, "
                              "'records': your regenerated records}")
 def _06_4(answer: Any) -> tuple[bool, str]:
-    from course_utils.data.regimes import mass_table
+    from course_utils.data.regimes import mass_table, regime_dir
+    from course_utils.data.schema import read_records
     from course_utils.data.synth import EXPERT_SOURCE
 
     if not isinstance(answer, dict) or set(answer) != {"prediction", "records"}:
@@ -700,9 +701,6 @@ def _06_4(answer: Any) -> tuple[bool, str]:
     if round(share * len(records)) != round(EXERCISE_06_4_SHARE * control.config.n_train):
         return False, (f"{100 * share:.1f} % of your records are expert: set expert_share={EXERCISE_06_4_SHARE} on the "
                        "control regime's config (dataclasses.replace) and generate with the regime's seed.")
-    from course_utils.data.regimes import regime_dir
-    from course_utils.data.schema import read_records
-
     table, shipped = mass_table(records), mass_table(read_records(regime_dir("control") / "train.jsonl"))
     failing = [f for f, row in table.items() if f != "all" and row["correct_share"] < 0.5]
     lowest = min((f for f in table if f != "all"), key=lambda f: table[f]["correct_share"])
@@ -770,10 +768,8 @@ def _07_3(answer: Any) -> tuple[bool, str]:
     from course_utils.paths import runs_dir
     from course_utils.training.run import LESSON07_RUN
 
-    if not isinstance(answer, dict) or set(answer) != {"prediction", "run"}:
-        return False, "answer with a dict: {'prediction': 'larger' or 'smaller', 'run': the folder you trained into}."
-    if answer["prediction"] not in ("larger", "smaller"):
-        return False, "the prediction is 'larger' or 'smaller'."
+    if (problem := _prediction(answer, ("larger", "smaller"), "run")) is not None:
+        return False, problem
     lesson, mine = runs_dir() / "lesson07" / "kto", Path(answer["run"])
     records = {}
     for name, folder in (("lesson 07's run", lesson), ("your run", mine)):
